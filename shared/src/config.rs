@@ -1,0 +1,236 @@
+//! Configuration, read once at cold start from the environment; a bad value stops the
+//! function before it serves anything, with a message naming the variable.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+use crate::auth::{AuthSettings, Authenticator};
+
+/// Request and item limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most items in one bulk request (`MAX_ITEMS_PER_REQUEST`, default 1000).
+    pub max_items: usize,
+    /// Largest accepted body in bytes (`MAX_BODY_BYTES`, default 6,000,000: Lambda's
+    /// synchronous payload limit is 6 MB).
+    pub max_body_bytes: usize,
+    /// Most card/PIN factors per user (`MAX_IDENTIFIERS_PER_USER`, default 10).
+    pub max_identifiers: usize,
+    /// Most face factors per user (`MAX_FACE_IDENTIFIERS_PER_USER`, default 2).
+    pub max_face_identifiers: usize,
+    /// Whether face factors are accepted at all (`FACE_ID_ENABLED`, default true).
+    pub face_enabled: bool,
+    /// Largest decoded face image in bytes (`MAX_FACE_IMAGE_BYTES`, default 100,000).
+    pub max_face_image_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_items: 1000,
+            max_body_bytes: 6_000_000,
+            max_identifiers: 10,
+            max_face_identifiers: 2,
+            face_enabled: true,
+            max_face_image_bytes: 100_000,
+        }
+    }
+}
+
+/// DynamoDB's item size limit; every user must fit with room for its other fields.
+const ITEM_BUDGET_BYTES: usize = 350_000;
+/// A transaction carries at most 100 actions; one user's write must fit in one.
+const MAX_IDENTIFIERS_CEILING: usize = 40;
+
+/// Everything a function needs besides the DynamoDB client.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The users table (`TABLE_NAME`).
+    pub table_name: String,
+    /// Request and item limits.
+    pub limits: Limits,
+    /// Time kept free before the Lambda deadline to answer (`DEADLINE_MARGIN_MS`, default 2000).
+    pub deadline_margin: Duration,
+    /// Time budget when no Lambda deadline is known, e.g. in-process tests
+    /// (`DEFAULT_BUDGET_MS`, default 25,000).
+    pub default_budget: Duration,
+    /// DynamoDB requests in flight per invocation (`DYNAMODB_CONCURRENCY`, default 8).
+    pub concurrency: usize,
+    /// Token verification.
+    pub auth: Authenticator,
+}
+
+/// A missing or unreadable setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} must be set")]
+    Missing(&'static str),
+    /// A variable does not parse.
+    #[error("environment variable {name} has an invalid value: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The JWT key does not fit the algorithm.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthConfigError),
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads a given set of variables (tests build configurations this way).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let d = Limits::default();
+        let limits = Limits {
+            max_items: env.parse("MAX_ITEMS_PER_REQUEST", d.max_items)?,
+            max_body_bytes: env.parse("MAX_BODY_BYTES", d.max_body_bytes)?,
+            max_identifiers: env.parse("MAX_IDENTIFIERS_PER_USER", d.max_identifiers)?,
+            max_face_identifiers: env
+                .parse("MAX_FACE_IDENTIFIERS_PER_USER", d.max_face_identifiers)?,
+            face_enabled: env.parse("FACE_ID_ENABLED", d.face_enabled)?,
+            max_face_image_bytes: env.parse("MAX_FACE_IMAGE_BYTES", d.max_face_image_bytes)?,
+        };
+        if limits.max_items == 0 {
+            return Err(invalid("MAX_ITEMS_PER_REQUEST", "must be at least 1"));
+        }
+        if limits.max_identifiers > MAX_IDENTIFIERS_CEILING {
+            return Err(invalid(
+                "MAX_IDENTIFIERS_PER_USER",
+                "must be at most 40 (a user's write must fit one transaction)",
+            ));
+        }
+        if limits.max_face_identifiers * limits.max_face_image_bytes > ITEM_BUDGET_BYTES {
+            return Err(invalid(
+                "MAX_FACE_IMAGE_BYTES",
+                "faces per user x image bytes must stay under 350000 (DynamoDB item limit)",
+            ));
+        }
+        let algorithm = match env.get("AUTH_JWT_ALGORITHM").unwrap_or("HS256") {
+            "HS256" => Algorithm::HS256,
+            "HS384" => Algorithm::HS384,
+            "HS512" => Algorithm::HS512,
+            "RS256" => Algorithm::RS256,
+            "RS384" => Algorithm::RS384,
+            "RS512" => Algorithm::RS512,
+            "ES256" => Algorithm::ES256,
+            "ES384" => Algorithm::ES384,
+            "EdDSA" => Algorithm::EdDSA,
+            other => return Err(invalid("AUTH_JWT_ALGORITHM", other)),
+        };
+        let key_var = match algorithm {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => "AUTH_JWT_SECRET",
+            _ => "AUTH_JWT_PUBLIC_KEY",
+        };
+        let key_material = env.required(key_var)?.to_owned();
+        if key_var == "AUTH_JWT_SECRET" && key_material.len() < 16 {
+            return Err(invalid("AUTH_JWT_SECRET", "must be at least 16 bytes"));
+        }
+        let auth = Authenticator::new(AuthSettings {
+            algorithm,
+            key_material,
+            issuer: env.get("AUTH_JWT_ISSUER").map(str::to_owned),
+            audience: env.get("AUTH_JWT_AUDIENCE").map(str::to_owned),
+            admin_role: env.get("AUTH_ADMIN_ROLE").unwrap_or("admin").to_owned(),
+            trust_gateway_claims: env.parse("AUTH_TRUST_GATEWAY_CLAIMS", false)?,
+        })?;
+        let concurrency = env.parse("DYNAMODB_CONCURRENCY", 8usize)?;
+        if concurrency == 0 {
+            return Err(invalid("DYNAMODB_CONCURRENCY", "must be at least 1"));
+        }
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?.to_owned(),
+            limits,
+            deadline_margin: Duration::from_millis(env.parse("DEADLINE_MARGIN_MS", 2000u64)?),
+            default_budget: Duration::from_millis(env.parse("DEFAULT_BUDGET_MS", 25_000u64)?),
+            concurrency,
+            auth,
+        })
+    }
+}
+
+fn invalid(name: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.to_owned(),
+    }
+}
+
+struct Env<'a>(&'a HashMap<String, String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e: T::Err| invalid(name, &e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_and_required_vars_are_named() {
+        let c = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "users"),
+            ("AUTH_JWT_SECRET", "0123456789abcdef"),
+        ]))
+        .unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.concurrency, 8);
+        let e = Config::from_vars(&vars(&[("AUTH_JWT_SECRET", "0123456789abcdef")])).unwrap_err();
+        assert_eq!(e.to_string(), "environment variable TABLE_NAME must be set");
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_start() {
+        let base = [("TABLE_NAME", "t"), ("AUTH_JWT_SECRET", "0123456789abcdef")];
+        for bad in [
+            ("MAX_ITEMS_PER_REQUEST", "lots"),
+            ("MAX_ITEMS_PER_REQUEST", "0"),
+            ("FACE_ID_ENABLED", "maybe"),
+            ("MAX_IDENTIFIERS_PER_USER", "41"),
+            ("MAX_FACE_IMAGE_BYTES", "300000"),
+            ("AUTH_JWT_ALGORITHM", "none"),
+        ] {
+            let mut v = vars(&base);
+            v.insert(bad.0.into(), bad.1.into());
+            let e = Config::from_vars(&v).unwrap_err().to_string();
+            assert!(e.contains(bad.0), "{e}");
+        }
+        let short = vars(&[("TABLE_NAME", "t"), ("AUTH_JWT_SECRET", "short")]);
+        assert!(Config::from_vars(&short).is_err());
+    }
+}

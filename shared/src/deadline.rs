@@ -1,0 +1,127 @@
+//! The invocation's time budget and the backoff used when DynamoDB asks us to slow down.
+//!
+//! A Lambda function that overruns its timeout is killed mid-write and the client sees a
+//! 502/504 with no per-item answer. Every retry loop therefore checks a [`Deadline`] (the
+//! Lambda deadline minus a margin) and stops in time to report what is left as failed.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The moment by which work must stop so the answer can still be sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    at: Instant,
+}
+
+impl Deadline {
+    /// A deadline `budget` from now.
+    pub fn after(budget: Duration) -> Self {
+        Self {
+            at: Instant::now() + budget,
+        }
+    }
+
+    /// The Lambda deadline (milliseconds since the Unix epoch, as the runtime reports it)
+    /// minus `margin`; a deadline already past yields an expired budget.
+    pub fn from_epoch_millis(deadline_ms: u64, margin: Duration) -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        Self::after(left.saturating_sub(margin))
+    }
+
+    /// Time left.
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+}
+
+/// Capped exponential backoff with full jitter (sleep a random time in
+/// `[0, min(cap, base * 2^attempt))`), the scheme AWS recommends for throttled batches:
+/// it spreads retries of concurrent callers instead of synchronising them.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    attempt: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(Duration::from_millis(25), Duration::from_secs(2))
+    }
+}
+
+impl Backoff {
+    /// A backoff starting at `base`, never sleeping more than `cap` at once.
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Self {
+            base,
+            cap,
+            attempt: 0,
+        }
+    }
+
+    /// The upper bound of the next sleep.
+    pub fn ceiling(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// Retries made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Sleeps before the next retry. Returns `false`, without sleeping, when the sleep
+    /// would end past `deadline`: the caller must then give up and report.
+    pub async fn wait(&mut self, deadline: &Deadline) -> bool {
+        let ceiling = self.ceiling();
+        let sleep = ceiling.mul_f64(fastrand::f64());
+        self.attempt = self.attempt.saturating_add(1);
+        if sleep >= deadline.remaining() {
+            return false;
+        }
+        tokio::time::sleep(sleep).await;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceiling_grows_then_caps() {
+        let mut b = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            seen.push(b.ceiling().as_millis());
+            b.attempt += 1;
+        }
+        assert_eq!(seen, vec![10, 20, 40, 80, 100, 100]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_sleeps_within_budget_and_refuses_past_it() {
+        let mut b = Backoff::new(Duration::from_millis(10), Duration::from_millis(10));
+        assert!(b.wait(&Deadline::after(Duration::from_secs(60))).await);
+        assert_eq!(b.attempts(), 1);
+        assert!(!b.wait(&Deadline::after(Duration::ZERO)).await);
+        assert_eq!(b.attempts(), 2);
+    }
+
+    #[test]
+    fn lambda_deadline_in_the_past_is_expired() {
+        let d = Deadline::from_epoch_millis(1_000, Duration::from_millis(10));
+        assert!(d.expired());
+    }
+}

@@ -1,0 +1,5 @@
+//! The answer shapes. Clients of each endpoint already parse one of three dialects, so
+//! the shared outcome and error types are rendered per endpoint:
+//!
+//! - [`plain`]: `{"error": "..."}` and `{"result": [...]}` (seeds 000, 001, 002).
+pub mod plain;

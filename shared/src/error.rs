@@ -1,0 +1,64 @@
+//! Request-level errors: the whole request is refused and nothing is written. Each
+//! endpoint renders them in its own dialect (see [`crate::dialect`]).
+
+use http::StatusCode;
+
+use crate::auth::AuthError;
+use crate::domain::UserInputError;
+use crate::json::BodyError;
+
+/// Why a request was refused as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No token, or one that does not verify.
+    #[error("Log In")]
+    Unauthenticated(AuthError),
+    /// A valid token without the admin role.
+    #[error("Administrator rights required")]
+    Forbidden,
+    /// A structural problem with the body (texts fixed by the seeds).
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// An item with `auth_factors: []` (seed 001's own text).
+    #[error("auth_factors must contain at least one item")]
+    EmptyAuthFactors,
+    /// An empty list of items (seed 000's text).
+    #[error("List cannot be empty")]
+    EmptyList,
+    /// More items than the configured limit.
+    #[error("List cannot contain more than {max} items")]
+    TooManyItems {
+        /// The limit.
+        max: usize,
+    },
+    /// A body larger than the configured limit.
+    #[error("Request body cannot be larger than {max} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// The store failed before anything was written; the client may retry.
+    #[error("Service temporarily unavailable, try again later")]
+    Unavailable,
+}
+
+impl RequestError {
+    /// The HTTP status of the error in every dialect.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            RequestError::Forbidden => StatusCode::FORBIDDEN,
+            RequestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl From<UserInputError> for RequestError {
+    fn from(e: UserInputError) -> Self {
+        match e {
+            UserInputError::Body(b) => RequestError::Body(b),
+            UserInputError::EmptyAuthFactors => RequestError::EmptyAuthFactors,
+        }
+    }
+}

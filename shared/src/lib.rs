@@ -1,0 +1,17 @@
+//! The common crate of the bulk user API: domain types, request parsing, per-item
+//! outcomes and answer dialects, auth, configuration and the DynamoDB store, plus the
+//! services (what happens to a request) that the thin functions in `functions/` call.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod deadline;
+pub mod dialect;
+pub mod domain;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod outcome;
+pub mod store;
+pub mod upsert;
+pub mod web;

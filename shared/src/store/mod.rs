@@ -1,0 +1,141 @@
+//! How users are stored: one DynamoDB table, batched and conditional access.
+//!
+//! Key design (single table, partition key `pk` only; see `docs/storage.md`):
+//!
+//! | item | `pk` | purpose |
+//! | --- | --- | --- |
+//! | user | `USER#<link_id>` | the user record ([`records::UserRecord`]) |
+//! | name registry | `NAME#<name>` | the live users carrying a name: name matching and `has_dublicates` |
+//! | identifier claim | `IDENT#<kind>#<number>` | one owner per card/PIN number (uniqueness) |
+//! | time profile | `TIMEPROFILE#<id>` | existence check for `time_profile_id` |
+//!
+//! Secondary indexes: `email-index` (`email`) for filters by e-mail, and the sparse
+//! `deleted-index` (`del_shard` + `deleted_at`) holding only soft-deleted users, for the
+//! scheduled clean-up.
+
+pub mod batch;
+pub mod keys;
+pub mod records;
+pub mod tx;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The table and the client, shared by every request of a warm function.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+    concurrency: usize,
+}
+
+impl Store {
+    /// A store on `table`, keeping at most `concurrency` DynamoDB requests in flight per
+    /// operation (DynamoDB Local and small on-demand tables throttle beyond a few dozen).
+    pub fn new(client: Client, table: impl Into<String>, concurrency: usize) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The in-flight request bound.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+}
+
+/// A failure of the store that is not an outcome of an item.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A DynamoDB request failed in a way retrying will not fix (missing table, access
+    /// denied, validation error).
+    #[error("DynamoDB {operation} failed")]
+    Request {
+        /// The operation.
+        operation: &'static str,
+        /// The SDK error, kept whole for the logs.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored item does not have the shape this code writes.
+    #[error("stored item {pk} could not be read")]
+    Corrupt {
+        /// The item's key.
+        pk: String,
+        /// What did not fit.
+        #[source]
+        source: serde_dynamo::Error,
+    },
+    /// An item could not be encoded (a bug, never client input).
+    #[error("item could not be encoded")]
+    Encode(#[source] serde_dynamo::Error),
+    /// A request could not be built (a bug, never client input).
+    #[error("request could not be built")]
+    Build(#[from] aws_sdk_dynamodb::error::BuildError),
+}
+
+/// How an SDK error should be handled by the retry loops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Throttling, a server error or a transport failure that outlived the SDK's own
+    /// retries: back off and try again while the deadline allows.
+    Retryable,
+    /// Anything else.
+    Fatal,
+}
+
+/// Error codes DynamoDB uses for throttling and transient server trouble.
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+    "LimitExceededException",
+];
+
+pub(crate) fn classify<E, R>(err: &SdkError<E, R>) -> Failure
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Failure::Retryable
+        }
+        SdkError::ServiceError(e) => match e.err().code() {
+            Some(code) if RETRYABLE_CODES.contains(&code) => Failure::Retryable,
+            _ => Failure::Fatal,
+        },
+        _ => Failure::Fatal,
+    }
+}
+
+pub(crate) fn request_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Request {
+        operation,
+        source: Box::new(err),
+    }
+}

@@ -1,0 +1,192 @@
+//! Conditional transactions: identifier claims, name-registry changes and the user write
+//! they belong to commit together or not at all.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+
+use super::keys::{self, PK, key_item};
+use super::records::UserRecord;
+use super::{Failure, Store, StoreError, classify, request_error};
+use crate::domain::{Identifier, LinkId};
+
+/// Actions per `TransactWriteItems` (the DynamoDB limit).
+pub const TX_LIMIT: usize = 100;
+
+/// What a user write expects to find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// No user with this id (create).
+    Absent,
+    /// The user at this version (update); anything else is a concurrent change.
+    Version(u64),
+}
+
+/// Why one action of a cancelled transaction failed, from `CancellationReasons`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// This action was fine; the transaction failed elsewhere.
+    None,
+    /// Its condition did not hold.
+    ConditionFailed,
+    /// Another transaction held the item, or throughput was exceeded: try again.
+    Transient,
+    /// Anything else (validation, size): a bug or a corrupt item.
+    Other(String),
+}
+
+/// The result of one `TransactWriteItems`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxResult {
+    /// Every action applied.
+    Committed,
+    /// Nothing applied; one reason per action, in order.
+    Cancelled(Vec<Reason>),
+    /// Nothing applied; throttled or a transient failure: try again later.
+    Retry,
+}
+
+impl Store {
+    /// Runs one transaction of at most [`TX_LIMIT`] actions.
+    pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<TxResult, StoreError> {
+        let n = actions.len();
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(TxResult::Committed),
+            Err(e) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                    e.as_service_error()
+                {
+                    let mut reasons: Vec<Reason> = c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| match r.code() {
+                            None | Some("None") => Reason::None,
+                            Some("ConditionalCheckFailed") => Reason::ConditionFailed,
+                            Some(
+                                "TransactionConflict"
+                                | "ProvisionedThroughputExceeded"
+                                | "ThrottlingError",
+                            ) => Reason::Transient,
+                            Some(other) => Reason::Other(other.to_owned()),
+                        })
+                        .collect();
+                    if reasons.len() != n {
+                        // No per-action reasons: treat the whole transaction as transient.
+                        reasons = vec![Reason::Transient; n];
+                    }
+                    return Ok(TxResult::Cancelled(reasons));
+                }
+                if classify(&e) == Failure::Retryable {
+                    tracing::warn!(error = %e, "TransactWriteItems throttled or failed transiently");
+                    return Ok(TxResult::Retry);
+                }
+                Err(request_error("TransactWriteItems", e))
+            }
+        }
+    }
+
+    /// Puts a user, expecting it absent or at a version.
+    pub fn put_user(
+        &self,
+        record: &UserRecord,
+        expect: Expect,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record.to_item()?));
+        let put = match expect {
+            Expect::Absent => put.condition_expression("attribute_not_exists(pk)"),
+            Expect::Version(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", num(v)),
+        };
+        Ok(TransactWriteItem::builder().put(put.build()?).build())
+    }
+
+    /// Claims an identifier for `owner`; fails if another user owns it.
+    pub fn claim(
+        &self,
+        ident: &Identifier,
+        owner: &LinkId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item(PK, AttributeValue::S(keys::identifier(ident)))
+            .item("owner", AttributeValue::S(owner.to_string()))
+            .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Frees an identifier `owner` holds; a claim that is already gone is fine, one that
+    /// another user holds is left alone (the condition fails).
+    pub fn release(
+        &self,
+        ident: &Identifier,
+        owner: &LinkId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::identifier(ident))))
+            .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .build()?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Adds (`add = true`) or removes a user from a name registry read at `read_ver`
+    /// (0: read as absent).
+    pub fn registry_change(
+        &self,
+        name: &str,
+        id: &LinkId,
+        add: bool,
+        read_ver: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let op = if add { "ADD" } else { "DELETE" };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::name(name))))
+            .update_expression(format!(
+                "SET ver = if_not_exists(ver, :zero) + :one {op} ids :id"
+            ))
+            .expression_attribute_values(":zero", num(0))
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_string()]));
+        let update = if read_ver == 0 {
+            update.condition_expression("attribute_not_exists(pk)")
+        } else {
+            update
+                .condition_expression("ver = :ver")
+                .expression_attribute_values(":ver", num(read_ver))
+        };
+        Ok(TransactWriteItem::builder().update(update.build()?).build())
+    }
+
+    /// Sets the `name_dup` flag of another user whose registry crosses between one and
+    /// two members, bumping its version so a concurrent write of that user retries.
+    pub fn set_name_dup(&self, id: &LinkId, dup: bool) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::user(id))))
+            .update_expression("SET name_dup = :dup, version = version + :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":dup", AttributeValue::Bool(dup))
+            .expression_attribute_values(":one", num(1))
+            .build()?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+/// A number attribute.
+pub fn num(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}

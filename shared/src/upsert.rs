@@ -1,0 +1,1007 @@
+//! What happens to a bulk create/update (seeds 001/002).
+//!
+//! 1. The request is parsed and validated as a whole ([`parse_request`]); a structural
+//!    problem refuses it before anything is read or written.
+//! 2. Each item is checked on its own ([`prepare`]): face support, limits, images. A
+//!    failing item gets its `extended_info` and never blocks the others.
+//! 3. Items are applied in *rounds*. An item that shares a link id, a name or an
+//!    identifier number with an earlier item of the request waits for a later round, so
+//!    duplicates inside one request apply in request order (`created`, then `updated`).
+//! 4. Per round, state is read in batches (users, name registries, time profiles; at most
+//!    two `BatchGetItem` phases), each item is resolved to a write, and writes run:
+//!    - an update that keeps the user's name and identifiers is a plain put in a
+//!      `BatchWriteItem` (25 per call);
+//!    - anything that creates a user, changes its name or its identifiers is one
+//!      conditional transaction with its identifier claims and registry changes, packed
+//!      up to 100 actions per `TransactWriteItems`. A cancelled transaction is retried
+//!      without the users whose claims failed (`number_taken_by_another_identifier`);
+//!      a user whose own condition failed was changed concurrently and is re-read.
+//! 5. Whatever DynamoDB did not take before the deadline is answered `not_processed`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use base64::Engine;
+use futures::StreamExt;
+use futures::stream;
+use uuid::Uuid;
+
+use crate::config::Limits;
+use crate::deadline::{Backoff, Deadline};
+use crate::domain::{AuthFactorInput, Identifier, LinkId, Timestamp, UserInput};
+use crate::error::RequestError;
+use crate::json::{Field, JsonPath, Obj, parse_object};
+use crate::outcome::{ExtendedInfo, ItemOutcome};
+use crate::store::batch::{WriteOp, WriteStatus};
+use crate::store::keys;
+use crate::store::records::{NameRegistry, StoredFactor, UserRecord};
+use crate::store::tx::{Expect, Reason, TX_LIMIT, TxResult};
+use crate::store::{Store, StoreError};
+
+/// How often one item is re-read and retried after losing a race to another writer.
+const MAX_ATTEMPTS: u32 = 5;
+/// Payload budget of one transaction (DynamoDB allows 4 MB).
+const TX_BYTES: usize = 3_500_000;
+
+/// Parses and validates a whole request body: `{"list_items": [user, ...]}`.
+pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Vec<UserInput>, RequestError> {
+    if body.len() > limits.max_body_bytes {
+        return Err(RequestError::BodyTooLarge {
+            max: limits.max_body_bytes,
+        });
+    }
+    let map = parse_object(body)?;
+    let root = JsonPath::default();
+    let obj = Obj::new(&map, &root);
+    let list = obj.required_array("list_items")?;
+    if list.is_empty() {
+        return Err(RequestError::EmptyList);
+    }
+    if list.len() > limits.max_items {
+        return Err(RequestError::TooManyItems {
+            max: limits.max_items,
+        });
+    }
+    let path = JsonPath::root("list_items");
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| UserInput::from_json(v, &path.index(i)).map_err(RequestError::from))
+        .collect()
+}
+
+/// An item that passed its own checks, ready for matching.
+#[derive(Clone, Debug)]
+struct Prepared {
+    index: usize,
+    input: UserInput,
+    factors: Vec<StoredFactor>,
+    identifiers: BTreeSet<Identifier>,
+    face_bytes: usize,
+    attempts: u32,
+}
+
+/// Checks one item against the configured limits and decodes its face images.
+pub fn prepare(input: &UserInput, limits: &Limits) -> Result<Vec<StoredFactor>, ExtendedInfo> {
+    let faces = input
+        .auth_factors
+        .iter()
+        .filter(|f| matches!(f, AuthFactorInput::Face { .. }))
+        .count();
+    if faces > 0 && !limits.face_enabled {
+        return Err(ExtendedInfo::FaceIdNotSupported);
+    }
+    let numbers: BTreeSet<&Identifier> = input
+        .auth_factors
+        .iter()
+        .filter_map(|f| match f {
+            AuthFactorInput::Number(i) => Some(i),
+            AuthFactorInput::Face { .. } => None,
+        })
+        .collect();
+    if numbers.len() > limits.max_identifiers {
+        return Err(ExtendedInfo::NumberOfIdentifiersExceeded);
+    }
+    if faces > limits.max_face_identifiers {
+        return Err(ExtendedInfo::NumberOfFaceIdentifiersExceeded);
+    }
+    let mut factors: Vec<StoredFactor> = numbers
+        .into_iter()
+        .map(|i| match i.kind {
+            crate::domain::NumberKind::Card => StoredFactor::Card {
+                number: i.number.clone(),
+            },
+            crate::domain::NumberKind::Pin => StoredFactor::Pin {
+                number: i.number.clone(),
+            },
+        })
+        .collect();
+    for f in &input.auth_factors {
+        if let AuthFactorInput::Face { image_base64 } = f {
+            let image = decode_image(image_base64, limits.max_face_image_bytes)
+                .ok_or(ExtendedInfo::BadBase64ImageFile)?;
+            factors.push(StoredFactor::Face { image });
+        }
+    }
+    Ok(factors)
+}
+
+/// Decodes a base64 JPEG or PNG (a `data:image/...;base64,` prefix is accepted).
+fn decode_image(b64: &str, max_bytes: usize) -> Option<Vec<u8>> {
+    let b64 = match b64.split_once(";base64,") {
+        Some((prefix, rest)) if prefix.starts_with("data:image/") => rest,
+        _ => b64,
+    };
+    let cleaned: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if cleaned.len() > max_bytes.saturating_mul(4) / 3 + 4 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cleaned)
+        .ok()?;
+    const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF];
+    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    let is_image = bytes.starts_with(JPEG) || bytes.starts_with(PNG);
+    (is_image && bytes.len() <= max_bytes).then_some(bytes)
+}
+
+/// What this request knows of the table: read once per key, then kept in step with the
+/// request's own writes.
+#[derive(Debug, Default)]
+struct Known {
+    users: HashMap<LinkId, Option<UserRecord>>,
+    names: HashMap<String, NameState>,
+    profiles: HashMap<Uuid, bool>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct NameState {
+    members: BTreeSet<LinkId>,
+    ver: u64,
+}
+
+impl Known {
+    fn absorb_user(
+        &mut self,
+        id: LinkId,
+        item: Option<crate::store::Item>,
+    ) -> Result<(), StoreError> {
+        let record = item.map(UserRecord::from_item).transpose()?;
+        self.users.insert(id, record);
+        Ok(())
+    }
+
+    fn absorb_name(
+        &mut self,
+        name: &str,
+        item: Option<crate::store::Item>,
+    ) -> Result<(), StoreError> {
+        let state = match item {
+            Some(item) => {
+                let r = NameRegistry::from_item(item)?;
+                NameState {
+                    members: r.members(),
+                    ver: r.ver,
+                }
+            }
+            None => NameState::default(),
+        };
+        self.names.insert(name.to_owned(), state);
+        Ok(())
+    }
+
+    fn others_named(&self, name: &str, me: Option<&LinkId>) -> Option<usize> {
+        let state = self.names.get(name)?;
+        Some(state.members.iter().filter(|m| Some(*m) != me).count())
+    }
+}
+
+/// A key two items of one request must not both use in one round.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum RoundKey {
+    User(LinkId),
+    Name(String),
+    Ident(Identifier),
+}
+
+fn round_keys(p: &Prepared) -> Vec<RoundKey> {
+    let mut ks = vec![RoundKey::Name(p.input.name.as_str().to_owned())];
+    if let Some(id) = p.input.link_id {
+        ks.push(RoundKey::User(id));
+    }
+    ks.extend(p.identifiers.iter().cloned().map(RoundKey::Ident));
+    ks
+}
+
+/// Splits pending items (in request order) into this round and the rest.
+fn select_round(pending: Vec<Prepared>) -> (Vec<Prepared>, Vec<Prepared>) {
+    let mut seen = HashSet::new();
+    let (mut round, mut rest) = (Vec::new(), Vec::new());
+    for p in pending {
+        let ks = round_keys(&p);
+        let free = ks.iter().all(|k| !seen.contains(k));
+        seen.extend(ks);
+        if free { round.push(p) } else { rest.push(p) }
+    }
+    (round, rest)
+}
+
+/// How one item will be written.
+struct Write {
+    item: Prepared,
+    id: LinkId,
+    record: UserRecord,
+    success: ItemOutcome,
+    failure_link: Option<LinkId>,
+    has_dup: bool,
+    kind: WriteKind,
+    touched: Vec<String>,
+    names: Vec<(String, NameState)>,
+    flags: Vec<(LinkId, bool)>,
+    bytes: usize,
+}
+
+enum WriteKind {
+    /// A plain put in a `BatchWriteItem`.
+    Batch,
+    /// One conditional transaction; `claims` and `releases` index into `actions`.
+    Tx {
+        actions: Vec<TransactWriteItem>,
+        claims: Range<usize>,
+        releases: Range<usize>,
+    },
+}
+
+enum Plan {
+    Final(usize, ItemOutcome),
+    Reread(Box<Prepared>),
+    Write(Box<Write>),
+}
+
+/// The end of one write attempt.
+enum Fate {
+    Applied,
+    NumberTaken,
+    Conflict,
+    NotProcessed,
+}
+
+/// Applies an upsert request. `actor` is recorded as creator/changer (the token subject).
+/// Returns one outcome per item in request order, or an error when the store failed
+/// before anything was written.
+pub async fn upsert_users(
+    store: &Store,
+    limits: &Limits,
+    actor: &str,
+    deadline: Deadline,
+    items: Vec<UserInput>,
+) -> Result<Vec<ItemOutcome>, StoreError> {
+    let n = items.len();
+    let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; n];
+    let mut rejected: Vec<(usize, UserInput, ExtendedInfo)> = Vec::new();
+    let mut pending = Vec::with_capacity(n);
+    for (index, input) in items.into_iter().enumerate() {
+        match prepare(&input, limits) {
+            Ok(factors) => {
+                let identifiers = factors
+                    .iter()
+                    .filter_map(StoredFactor::identifier)
+                    .collect();
+                let face_bytes = factors
+                    .iter()
+                    .map(|f| match f {
+                        StoredFactor::Face { image } => image.len(),
+                        _ => 0,
+                    })
+                    .sum();
+                pending.push(Prepared {
+                    index,
+                    input,
+                    factors,
+                    identifiers,
+                    face_bytes,
+                    attempts: 0,
+                });
+            }
+            Err(info) => rejected.push((index, input, info)),
+        }
+    }
+
+    let run = Run {
+        store,
+        actor,
+        now: Timestamp::now(),
+        deadline,
+    };
+    let mut known = Known::default();
+    let mut wrote_any = false;
+    while !pending.is_empty() {
+        if deadline.expired() {
+            break;
+        }
+        let (round, rest) = select_round(pending);
+        if let Err(e) = run.load(&round, &mut known).await {
+            if !wrote_any {
+                return Err(e);
+            }
+            tracing::error!(error = ?e, "reading state failed mid-request");
+            pending = round.into_iter().chain(rest).collect();
+            break;
+        }
+        let mut next = rest;
+        let mut writes = Vec::new();
+        for item in &round {
+            match run.plan(item, &known) {
+                Plan::Final(index, o) => outcomes[index] = Some(o),
+                Plan::Reread(item) => requeue(*item, &mut known, &mut next, &mut outcomes),
+                Plan::Write(w) => writes.push(*w),
+            }
+        }
+        let (runnable, deferred) = split_overlapping(writes);
+        next.extend(deferred);
+        for (w, fate) in run.execute(runnable).await {
+            match fate {
+                Fate::Applied => {
+                    wrote_any = true;
+                    known.users.insert(w.id, Some(w.record.clone()));
+                    for (name, state) in &w.names {
+                        known.names.insert(name.clone(), state.clone());
+                    }
+                    for (other, dup) in &w.flags {
+                        if let Some(Some(u)) = known.users.get_mut(other) {
+                            u.name_dup = *dup;
+                            u.version += 1;
+                        }
+                    }
+                    outcomes[w.item.index] = Some(w.success);
+                }
+                Fate::NumberTaken => {
+                    outcomes[w.item.index] = Some(ItemOutcome::upsert(
+                        w.failure_link,
+                        ExtendedInfo::NumberTakenByAnotherIdentifier,
+                        w.has_dup,
+                    ));
+                }
+                Fate::Conflict => {
+                    known.users.remove(&w.id);
+                    for (name, _) in &w.names {
+                        known.names.remove(name);
+                    }
+                    for (other, _) in &w.flags {
+                        known.users.remove(other);
+                    }
+                    requeue(w.item, &mut known, &mut next, &mut outcomes);
+                }
+                Fate::NotProcessed => {
+                    outcomes[w.item.index] = Some(ItemOutcome::upsert(
+                        w.failure_link,
+                        ExtendedInfo::NotProcessed,
+                        w.has_dup,
+                    ));
+                }
+            }
+        }
+        next.sort_by_key(|p| p.index);
+        pending = next;
+    }
+    for p in pending {
+        outcomes[p.index] = Some(ItemOutcome::upsert(
+            p.input.link_id,
+            ExtendedInfo::NotProcessed,
+            false,
+        ));
+    }
+    run.answer_rejected(rejected, &mut known, &mut outcomes)
+        .await;
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| ItemOutcome::upsert(None, ExtendedInfo::NotProcessed, false)))
+        .collect())
+}
+
+/// Puts an item back for another attempt after re-reading its state.
+fn requeue(
+    mut item: Prepared,
+    known: &mut Known,
+    next: &mut Vec<Prepared>,
+    outcomes: &mut [Option<ItemOutcome>],
+) {
+    item.attempts += 1;
+    if let Some(id) = item.input.link_id {
+        known.users.remove(&id);
+    }
+    known.names.remove(item.input.name.as_str());
+    if item.attempts >= MAX_ATTEMPTS {
+        outcomes[item.index] = Some(ItemOutcome::upsert(
+            item.input.link_id,
+            ExtendedInfo::NotProcessed,
+            false,
+        ));
+    } else {
+        next.push(item);
+    }
+}
+
+/// Keeps the writes of a round that touch distinct items; the others wait a round.
+fn split_overlapping(writes: Vec<Write>) -> (Vec<Write>, Vec<Prepared>) {
+    let mut touched = HashSet::new();
+    let mut runnable = Vec::with_capacity(writes.len());
+    let mut deferred = Vec::new();
+    for w in writes {
+        if w.touched.iter().any(|k| touched.contains(k)) {
+            deferred.push(w.item);
+        } else {
+            touched.extend(w.touched.iter().cloned());
+            runnable.push(w);
+        }
+    }
+    (runnable, deferred)
+}
+
+struct Run<'a> {
+    store: &'a Store,
+    actor: &'a str,
+    now: Timestamp,
+    deadline: Deadline,
+}
+
+impl Run<'_> {
+    /// Reads what the round needs and does not know yet: users and name registries
+    /// first, then the registries and time profiles that only the users reveal.
+    async fn load(&self, round: &[Prepared], known: &mut Known) -> Result<(), StoreError> {
+        let mut first = Vec::new();
+        for p in round {
+            match p.input.link_id {
+                Some(id) if !known.users.contains_key(&id) => first.push(Lookup::User(id)),
+                None if !known.names.contains_key(p.input.name.as_str()) => {
+                    first.push(Lookup::Name(p.input.name.as_str().to_owned()))
+                }
+                _ => {}
+            }
+        }
+        self.fetch(first, known).await?;
+
+        let mut second = Vec::new();
+        for p in round {
+            let name = p.input.name.as_str();
+            let existing: Option<&UserRecord> = match p.input.link_id {
+                Some(id) => known.users.get(&id).and_then(Option::as_ref),
+                None => {
+                    let members = known.names.get(name).map(|s| &s.members);
+                    match members {
+                        Some(m) if m.len() == 1 => {
+                            let id = *m.iter().next().unwrap_or(&LinkId::new_random());
+                            match known.users.get(&id) {
+                                Some(u) => u.as_ref(),
+                                None => {
+                                    second.push(Lookup::User(id));
+                                    None
+                                }
+                            }
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            let needs_new_name = existing.is_none_or(|u| !u.is_live() || u.name != name);
+            if needs_new_name && !known.names.contains_key(name) {
+                second.push(Lookup::Name(name.to_owned()));
+            }
+            if let Some(u) = existing.filter(|u| u.is_live() && u.name != name)
+                && !known.names.contains_key(&u.name)
+            {
+                second.push(Lookup::Name(u.name.clone()));
+            }
+            if let Field::Value(profile) = p.input.time_profile_id {
+                let unchanged = existing.is_some_and(|u| u.time_profile_id == Some(profile));
+                if !unchanged && !known.profiles.contains_key(&profile) {
+                    second.push(Lookup::Profile(profile));
+                }
+            }
+        }
+        self.fetch(second, known).await
+    }
+
+    async fn fetch(&self, lookups: Vec<Lookup>, known: &mut Known) -> Result<(), StoreError> {
+        if lookups.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = lookups.iter().map(Lookup::key).collect();
+        let mut fetched = self.store.get_many(keys, &self.deadline).await?;
+        for lookup in lookups {
+            let key = lookup.key();
+            if fetched.unresolved.contains(&key) {
+                continue;
+            }
+            let item = fetched.items.remove(&key);
+            match lookup {
+                Lookup::User(id) => known.absorb_user(id, item)?,
+                Lookup::Name(name) => known.absorb_name(&name, item)?,
+                Lookup::Profile(id) => {
+                    known.profiles.insert(id, item.is_some());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves one item against what is known.
+    fn plan(&self, item: &Prepared, known: &Known) -> Plan {
+        self.try_plan(item, known).unwrap_or_else(|e| {
+            tracing::error!(error = ?e, "item could not be planned");
+            final_outcome(
+                item.index,
+                item.input.link_id,
+                ExtendedInfo::NotProcessed,
+                false,
+            )
+        })
+    }
+
+    fn try_plan(&self, item: &Prepared, known: &Known) -> Result<Plan, StoreError> {
+        let input = &item.input;
+        let name = input.name.as_str();
+        let not_processed = |link| {
+            Ok(final_outcome(
+                item.index,
+                link,
+                ExtendedInfo::NotProcessed,
+                false,
+            ))
+        };
+        // Who the item is about.
+        let (id, existing) = match input.link_id {
+            Some(id) => match known.users.get(&id) {
+                Some(u) => (id, u.clone()),
+                None => return not_processed(Some(id)),
+            },
+            None => {
+                let Some(state) = known.names.get(name) else {
+                    return not_processed(None);
+                };
+                let mut members = state.members.iter();
+                match (members.next(), members.next()) {
+                    (None, _) => (LinkId::new_random(), None),
+                    (Some(m), None) => match known.users.get(m) {
+                        Some(Some(u)) => (*m, Some(u.clone())),
+                        // The registry names a user that is gone: a concurrent delete.
+                        Some(None) => return Ok(Plan::Reread(Box::new(item.clone()))),
+                        None => return not_processed(None),
+                    },
+                    (Some(_), Some(_)) => {
+                        return Ok(final_outcome(
+                            item.index,
+                            None,
+                            ExtendedInfo::HasDublicates,
+                            true,
+                        ));
+                    }
+                }
+            }
+        };
+        let failure_link = existing.as_ref().map(|_| id).or(input.link_id);
+        let live_same_name = existing.as_ref().filter(|u| u.is_live() && u.name == name);
+        let has_dup = match live_same_name {
+            Some(u) => u.name_dup,
+            None => match known.others_named(name, Some(&id)) {
+                Some(others) => others > 0,
+                None => return not_processed(failure_link),
+            },
+        };
+        if let Field::Value(profile) = input.time_profile_id {
+            let unchanged = existing
+                .as_ref()
+                .is_some_and(|u| u.time_profile_id == Some(profile));
+            if !unchanged {
+                match known.profiles.get(&profile) {
+                    Some(true) => {}
+                    Some(false) => {
+                        return Ok(final_outcome(
+                            item.index,
+                            failure_link,
+                            ExtendedInfo::BoundTimeProfileDoesntExist,
+                            has_dup,
+                        ));
+                    }
+                    None => return not_processed(failure_link),
+                }
+            }
+        }
+
+        let mut record = self.merge(id, existing.as_ref(), item);
+        let mut names = Vec::new();
+        let mut flags = Vec::new();
+        let mut registry_actions = Vec::new();
+        let live = record.is_live();
+        let old_name = existing
+            .as_ref()
+            .filter(|u| u.is_live())
+            .map(|u| u.name.clone());
+        let new_name = live.then(|| name.to_owned());
+        if old_name == new_name {
+            record.name_dup = existing.as_ref().is_some_and(|u| u.name_dup);
+        } else {
+            if let Some(old) = &old_name {
+                let Some(state) = known.names.get(old) else {
+                    return not_processed(failure_link);
+                };
+                let mut remaining = state.members.clone();
+                remaining.remove(&id);
+                registry_actions.push(self.store.registry_change(old, &id, false, state.ver)?);
+                if remaining.len() == 1
+                    && let Some(last) = remaining.iter().next()
+                {
+                    flags.push((*last, false));
+                }
+                names.push((
+                    old.clone(),
+                    NameState {
+                        members: remaining,
+                        ver: state.ver + 1,
+                    },
+                ));
+            }
+            if let Some(new) = &new_name {
+                let Some(state) = known.names.get(new) else {
+                    return not_processed(failure_link);
+                };
+                let mut others = state.members.clone();
+                others.remove(&id);
+                record.name_dup = !others.is_empty();
+                registry_actions.push(self.store.registry_change(new, &id, true, state.ver)?);
+                if others.len() == 1
+                    && let Some(first) = others.iter().next()
+                {
+                    flags.push((*first, true));
+                }
+                others.insert(id);
+                names.push((
+                    new.clone(),
+                    NameState {
+                        members: others,
+                        ver: state.ver + 1,
+                    },
+                ));
+            } else {
+                record.name_dup = false;
+            }
+        }
+
+        let old_ids = existing
+            .as_ref()
+            .map(UserRecord::identifiers)
+            .unwrap_or_default();
+        let added: Vec<&Identifier> = item.identifiers.difference(&old_ids).collect();
+        let removed: Vec<&Identifier> = old_ids.difference(&item.identifiers).collect();
+        let info = if existing.is_some() {
+            ExtendedInfo::Updated
+        } else {
+            ExtendedInfo::Created
+        };
+        let success = ItemOutcome::upsert(Some(id), info, has_dup);
+        let mut touched = vec![record.pk.clone()];
+        touched.extend(added.iter().chain(&removed).map(|i| keys::identifier(i)));
+        touched.extend(names.iter().map(|(n, _)| keys::name(n)));
+        touched.extend(flags.iter().map(|(u, _)| keys::user(u)));
+
+        let kind = if existing.is_some()
+            && registry_actions.is_empty()
+            && added.is_empty()
+            && removed.is_empty()
+        {
+            WriteKind::Batch
+        } else {
+            let expect = match &existing {
+                Some(u) => Expect::Version(u.version),
+                None => Expect::Absent,
+            };
+            let mut actions = vec![self.store.put_user(&record, expect)?];
+            for i in &added {
+                actions.push(self.store.claim(i, &id)?);
+            }
+            let claims = 1..actions.len();
+            for i in &removed {
+                actions.push(self.store.release(i, &id)?);
+            }
+            let releases = claims.end..actions.len();
+            actions.extend(registry_actions);
+            for (other, dup) in &flags {
+                actions.push(self.store.set_name_dup(other, *dup)?);
+            }
+            WriteKind::Tx {
+                actions,
+                claims,
+                releases,
+            }
+        };
+        let bytes = item.face_bytes + 2048;
+        Ok(Plan::Write(Box::new(Write {
+            item: item.clone(),
+            id,
+            record,
+            success,
+            failure_link,
+            has_dup,
+            kind,
+            touched,
+            names,
+            flags,
+            bytes,
+        })))
+    }
+
+    /// The record an item writes: the stored one with the item's fields applied.
+    fn merge(&self, id: LinkId, existing: Option<&UserRecord>, item: &Prepared) -> UserRecord {
+        let input = item.input.clone();
+        let now = self.now.to_db_string();
+        let e = existing.cloned();
+        let text = |f: Field<crate::domain::Text>, old: Option<String>| match f {
+            Field::Absent => old,
+            Field::Null => None,
+            Field::Value(t) => Some(t.into_string()),
+        };
+        let ip = match input.login_ip {
+            Field::Absent => e.as_ref().and_then(|u| u.login_ip.clone()),
+            Field::Null => None,
+            Field::Value(ip) => Some(ip.to_string()),
+        };
+        let last_login = match input.last_login_time {
+            Field::Absent => e.as_ref().and_then(|u| u.last_login_time.clone()),
+            Field::Null => None,
+            Field::Value(t) => Some(t.to_db_string()),
+        };
+        UserRecord {
+            pk: keys::user(&id),
+            link_id: id,
+            name: input.name.as_str().to_owned(),
+            info: text(input.info, e.as_ref().and_then(|u| u.info.clone())),
+            email: text(input.email, e.as_ref().and_then(|u| u.email.clone())),
+            role_id: text(input.role_id, e.as_ref().and_then(|u| u.role_id.clone())),
+            user_type: text(
+                input.user_type,
+                e.as_ref().and_then(|u| u.user_type.clone()),
+            ),
+            active: input
+                .active
+                .or(e.as_ref().map(|u| u.active))
+                .unwrap_or(true),
+            auth_factors: item.factors.clone(),
+            time_profile_id: input
+                .time_profile_id
+                .apply(e.as_ref().and_then(|u| u.time_profile_id)),
+            is_online: input
+                .is_online
+                .or(e.as_ref().map(|u| u.is_online))
+                .unwrap_or(false),
+            login_ip: ip,
+            last_login_time: last_login,
+            create_time: e
+                .as_ref()
+                .map_or_else(|| now.clone(), |u| u.create_time.clone()),
+            created_by: e
+                .as_ref()
+                .map_or_else(|| self.actor.to_owned(), |u| u.created_by.clone()),
+            update_time: now,
+            updated_by: self.actor.to_owned(),
+            name_dup: false,
+            version: e.as_ref().map_or(1, |u| u.version + 1),
+            deleted_at: e.as_ref().and_then(|u| u.deleted_at.clone()),
+            deleted_by: e.as_ref().and_then(|u| u.deleted_by.clone()),
+            del_shard: e.as_ref().and_then(|u| u.del_shard.clone()),
+        }
+    }
+
+    /// Runs a round's writes: plain puts batched, transactions packed and retried.
+    async fn execute(&self, writes: Vec<Write>) -> Vec<(Write, Fate)> {
+        let mut batch = Vec::new();
+        let mut txs = Vec::new();
+        for (i, w) in writes.into_iter().enumerate() {
+            match w.kind {
+                WriteKind::Batch => batch.push((i, w)),
+                WriteKind::Tx { .. } => txs.push(w),
+            }
+        }
+        let mut ops = Vec::with_capacity(batch.len());
+        let mut by_tag: HashMap<usize, Write> = HashMap::with_capacity(batch.len());
+        let mut done = Vec::new();
+        for (i, w) in batch {
+            match w.record.to_item() {
+                Ok(item) => {
+                    ops.push((i, WriteOp::Put(item)));
+                    by_tag.insert(i, w);
+                }
+                Err(e) => {
+                    tracing::error!(error = ?e, "user could not be encoded");
+                    done.push((w, Fate::NotProcessed));
+                }
+            }
+        }
+        let groups = pack(txs);
+        let concurrency = self.store.concurrency();
+        let (written, tx_results) = tokio::join!(
+            self.store.write_many(ops, &self.deadline),
+            stream::iter(groups)
+                .map(|g| self.run_tx_group(g))
+                .buffer_unordered(concurrency)
+                .collect::<Vec<_>>()
+        );
+        for (tag, status) in written {
+            if let Some(w) = by_tag.remove(&tag) {
+                let fate = match status {
+                    WriteStatus::Written => Fate::Applied,
+                    WriteStatus::NotProcessed => Fate::NotProcessed,
+                };
+                done.push((w, fate));
+            }
+        }
+        done.extend(by_tag.into_values().map(|w| (w, Fate::NotProcessed)));
+        done.extend(tx_results.into_iter().flatten());
+        done
+    }
+
+    /// Commits a group of transactional writes, dropping users whose claims fail and
+    /// backing off on conflicts and throttling, until the deadline.
+    async fn run_tx_group(&self, group: Vec<Write>) -> Vec<(Write, Fate)> {
+        let mut live = group;
+        let mut done = Vec::with_capacity(live.len());
+        let mut backoff = Backoff::default();
+        while !live.is_empty() {
+            let actions: Vec<TransactWriteItem> = live
+                .iter()
+                .flat_map(|w| match &w.kind {
+                    WriteKind::Tx { actions, .. } => actions.clone(),
+                    WriteKind::Batch => Vec::new(),
+                })
+                .collect();
+            let mut transient = false;
+            match self.store.transact(actions).await {
+                Ok(TxResult::Committed) => {
+                    done.extend(live.drain(..).map(|w| (w, Fate::Applied)));
+                }
+                Ok(TxResult::Cancelled(reasons)) => {
+                    let before = live.len();
+                    let mut retry = Vec::with_capacity(before);
+                    let mut offset = 0;
+                    for mut w in live.drain(..) {
+                        let WriteKind::Tx {
+                            actions,
+                            claims,
+                            releases,
+                        } = &mut w.kind
+                        else {
+                            continue;
+                        };
+                        let len = actions.len();
+                        let rs = reasons.get(offset..offset + len).unwrap_or(&[]);
+                        offset += len;
+                        let failed = |r: &Range<usize>| {
+                            r.clone()
+                                .any(|i| rs.get(i) == Some(&Reason::ConditionFailed))
+                        };
+                        let other_failed = rs.iter().enumerate().any(|(i, r)| {
+                            *r == Reason::ConditionFailed
+                                && !claims.contains(&i)
+                                && !releases.contains(&i)
+                        });
+                        if failed(claims) {
+                            done.push((w, Fate::NumberTaken));
+                        } else if other_failed {
+                            done.push((w, Fate::Conflict));
+                        } else if failed(releases) {
+                            // The claim already belongs to someone else: nothing of ours to free.
+                            let keep: Vec<usize> = (0..len)
+                                .filter(|i| {
+                                    !(releases.contains(i)
+                                        && rs.get(*i) == Some(&Reason::ConditionFailed))
+                                })
+                                .collect();
+                            let dropped = len - keep.len();
+                            let mut kept = Vec::with_capacity(keep.len());
+                            for (i, a) in actions.drain(..).enumerate() {
+                                if keep.contains(&i) {
+                                    kept.push(a);
+                                }
+                            }
+                            *actions = kept;
+                            *releases = releases.start..releases.end - dropped;
+                            retry.push(w);
+                        } else if rs.iter().any(|r| matches!(r, Reason::Other(_))) {
+                            tracing::error!(reasons = ?rs, "transaction action rejected");
+                            done.push((w, Fate::NotProcessed));
+                        } else {
+                            transient |= rs.contains(&Reason::Transient);
+                            retry.push(w);
+                        }
+                    }
+                    transient |= retry.len() == before;
+                    live = retry;
+                }
+                Ok(TxResult::Retry) => transient = true,
+                Err(e) => {
+                    tracing::error!(error = ?e, "transaction failed");
+                    done.extend(live.drain(..).map(|w| (w, Fate::NotProcessed)));
+                }
+            }
+            if !live.is_empty()
+                && (self.deadline.expired() || (transient && !backoff.wait(&self.deadline).await))
+            {
+                done.extend(live.drain(..).map(|w| (w, Fate::NotProcessed)));
+            }
+        }
+        done
+    }
+
+    /// `has_dublicates` of the items refused by their own checks: they never reached
+    /// matching, so their names are looked up here (one batched read at most).
+    async fn answer_rejected(
+        &self,
+        rejected: Vec<(usize, UserInput, ExtendedInfo)>,
+        known: &mut Known,
+        outcomes: &mut [Option<ItemOutcome>],
+    ) {
+        if rejected.is_empty() {
+            return;
+        }
+        let missing: Vec<Lookup> = rejected
+            .iter()
+            .map(|(_, input, _)| input.name.as_str())
+            .filter(|n| !known.names.contains_key(*n))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|n| Lookup::Name(n.to_owned()))
+            .collect();
+        if let Err(e) = self.fetch(missing, known).await {
+            tracing::warn!(error = ?e, "names of refused items could not be read");
+        }
+        for (index, input, info) in rejected {
+            let has_dup = known
+                .others_named(input.name.as_str(), input.link_id.as_ref())
+                .is_some_and(|n| n > 0);
+            outcomes[index] = Some(ItemOutcome::upsert(input.link_id, info, has_dup));
+        }
+    }
+}
+
+fn final_outcome(index: usize, link: Option<LinkId>, info: ExtendedInfo, has_dup: bool) -> Plan {
+    Plan::Final(index, ItemOutcome::upsert(link, info, has_dup))
+}
+
+/// Packs transactional writes into groups of at most 100 actions and ~3.5 MB.
+fn pack(writes: Vec<Write>) -> Vec<Vec<Write>> {
+    let mut groups: Vec<Vec<Write>> = Vec::new();
+    let (mut actions, mut bytes) = (0usize, 0usize);
+    for w in writes {
+        let len = match &w.kind {
+            WriteKind::Tx { actions, .. } => actions.len(),
+            WriteKind::Batch => 0,
+        };
+        let fits = !groups.is_empty() && actions + len <= TX_LIMIT && bytes + w.bytes <= TX_BYTES;
+        if !fits {
+            groups.push(Vec::new());
+            actions = 0;
+            bytes = 0;
+        }
+        actions += len;
+        bytes += w.bytes;
+        if let Some(g) = groups.last_mut() {
+            g.push(w);
+        }
+    }
+    groups
+}
+
+enum Lookup {
+    User(LinkId),
+    Name(String),
+    Profile(Uuid),
+}
+
+impl Lookup {
+    fn key(&self) -> String {
+        match self {
+            Lookup::User(id) => keys::user(id),
+            Lookup::Name(n) => keys::name(n),
+            Lookup::Profile(p) => keys::time_profile(p),
+        }
+    }
+}

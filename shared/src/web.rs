@@ -1,0 +1,74 @@
+//! The HTTP side shared by every endpoint: deadline, caller, body limits, JSON answers.
+
+use std::collections::HashMap;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use crate::auth::{Authenticator, Principal};
+use crate::config::Config;
+use crate::deadline::Deadline;
+use crate::error::RequestError;
+
+/// Deadlines below this (2001-09-09 in Unix milliseconds) are not epoch times: `cargo
+/// lambda watch` sends its timeout (e.g. `600000`) in the deadline header.
+const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
+
+/// The invocation's deadline: the Lambda deadline minus the configured margin, or the
+/// default budget when no real deadline is known (in-process tests, local emulators).
+pub fn deadline(req: &Request, config: &Config) -> Deadline {
+    match req.lambda_context_ref() {
+        Some(ctx) if ctx.deadline >= PLAUSIBLE_EPOCH_MS => {
+            Deadline::from_epoch_millis(ctx.deadline, config.deadline_margin)
+        }
+        _ => Deadline::after(config.default_budget),
+    }
+}
+
+/// Claims an API Gateway JWT authorizer verified, when the request carries them.
+pub fn gateway_claims(req: &Request) -> Option<&HashMap<String, String>> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => {
+            ctx.authorizer.as_ref()?.jwt.as_ref().map(|jwt| &jwt.claims)
+        }
+        _ => None,
+    }
+}
+
+/// Authenticates the caller and requires the admin role.
+pub fn require_admin(req: &Request, auth: &Authenticator) -> Result<Principal, RequestError> {
+    let principal = auth
+        .authenticate(req.headers(), gateway_claims(req))
+        .map_err(RequestError::Unauthenticated)?;
+    if !principal.is_admin {
+        return Err(RequestError::Forbidden);
+    }
+    Ok(principal)
+}
+
+/// The body, refused when larger than `max` bytes.
+pub fn body_within(req: &Request, max: usize) -> Result<&[u8], RequestError> {
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > max {
+        return Err(RequestError::BodyTooLarge { max });
+    }
+    Ok(body)
+}
+
+/// A JSON answer.
+pub fn json_response(status: http::StatusCode, value: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_string(value)
+        .unwrap_or_else(|_| r#"{"error":"response could not be encoded"}"#.to_owned());
+    with_body(status, "application/json", body)
+}
+
+/// An answer with a body of the given content type.
+pub fn with_body(status: http::StatusCode, content_type: &str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    response
+}
