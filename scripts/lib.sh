@@ -108,14 +108,17 @@ local_aws_env() {
   export AWS_EC2_METADATA_DISABLED=true
 }
 
-# Background services are started in their own process group (setsid) so that stopping
-# one also stops what it spawned (cargo lambda watch runs the functions as children).
+# Background services are started in their own process group (job control on while
+# spawning) so that stopping one also stops what it spawned (cargo lambda watch runs the
+# functions as its children).
 PIDS_TO_STOP=()
 start_group() { # log-file command...
   local logf=$1
   shift
-  setsid "$@" >"$logf" 2>&1 &
+  set -m
+  "$@" >"$logf" 2>&1 &
   PIDS_TO_STOP+=("$!")
+  set +m
 }
 
 stop_all() {

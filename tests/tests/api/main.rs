@@ -1,0 +1,8 @@
+//! Integration tests: handlers called in-process against DynamoDB Local, a fresh table
+//! per test. Run through `make test`, which starts DynamoDB Local.
+
+mod upsert_apply;
+mod upsert_contract;
+mod upsert_cost;
+mod upsert_faults;
+mod upsert_identifiers;
