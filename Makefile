@@ -1,0 +1,32 @@
+# The two commands a new user needs are `make dev` and `make test` (see README.md).
+.PHONY: dev test bench lint token build clean
+
+## Run the local stack: DynamoDB Local, the table, an admin token, cargo lambda watch.
+dev:
+	bash scripts/dev.sh
+
+## Run every test (what CI runs): lint, template checks, unit, integration, end-to-end.
+test:
+	bash scripts/test.sh
+
+## Benchmark against DynamoDB Local (release build); figures go to docs/benchmark.md.
+bench:
+	bash scripts/bench.sh
+
+## Formatting, clippy and template checks only.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	bash -c 'source scripts/lib.sh && ensure_python_tools && cfn-lint template.yaml && SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local sam validate --template-file template.yaml --region us-east-1 --lint'
+
+## Print an admin token for the local stack (ROLE=viewer for a non-admin one).
+token:
+	@AUTH_JWT_SECRET=$${AUTH_JWT_SECRET:-local-dev-secret-not-for-production} cargo run --quiet -p devctl -- token --role $${ROLE:-admin}
+
+## Release build of every function for Lambda (arm64), as `sam build` does it.
+build:
+	bash -c 'source scripts/lib.sh && ensure_python_tools && cargo lambda build --release --arm64'
+
+clean:
+	cargo clean
+	rm -rf .local

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Every test, as CI runs it: formatting, clippy, the template (cfn-lint and the real SAM
+# transform, offline), unit and integration tests against a DynamoDB Local of its own,
+# and end-to-end tests over HTTP through `cargo lambda watch`. Installs what is missing,
+# stops what it started, exits non-zero on any failure.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+require_cmd cargo "install Rust from https://rustup.rs"
+ensure_python_tools
+ensure_dynamodb_local
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+export SAM_CLI_TELEMETRY=0
+started=$SECONDS
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cfn-lint template.yaml"
+cfn-lint template.yaml
+log "sam validate (SAM transform, offline)"
+AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+  sam validate --template-file template.yaml --region us-east-1 --lint
+
+DYNAMODB_PORT=$(free_port)
+start_dynamodb "$DYNAMODB_PORT"
+local_aws_env "$DYNAMODB_PORT"
+
+log "unit and integration tests (DynamoDB Local on port $DYNAMODB_PORT)"
+cargo test --workspace --locked
+
+log "end-to-end tests over HTTP (cargo lambda watch)"
+export TABLE_NAME="e2e_users"
+export AUTH_JWT_SECRET="e2e-secret-not-for-production"
+export RUST_LOG=warn
+cargo build --quiet --locked -p devctl
+"$ROOT/target/debug/devctl" create-table
+API_PORT=$(free_port)
+start_group "$LOCAL/watch-$API_PORT.log" \
+  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$API_PORT"
+wait_port "$API_PORT" 120 "cargo lambda watch"
+if ! E2E_BASE_URL="http://127.0.0.1:$API_PORT" \
+  cargo test --locked -p api-tests --test e2e -- --ignored; then
+  echo "--- cargo lambda watch log ---" >&2
+  tail -n 50 "$LOCAL/watch-$API_PORT.log" >&2
+  exit 1
+fi
+
+log "all tests passed in $((SECONDS - started)) s"

@@ -1,0 +1,98 @@
+//! End-to-end over real HTTP: the functions served by `cargo lambda watch` on their
+//! production paths, against DynamoDB Local. `make test` starts both and runs these with
+//! `--ignored`; they need `E2E_BASE_URL` and `AUTH_JWT_SECRET` and fail without them.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn base() -> String {
+    std::env::var("E2E_BASE_URL").expect("E2E_BASE_URL: run through `make test`")
+}
+
+fn token(role: Option<&str>) -> String {
+    let secret = std::env::var("AUTH_JWT_SECRET").expect("AUTH_JWT_SECRET");
+    shared::auth::mint_hs256(&secret, "e2e", role, Duration::from_secs(600))
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
+}
+
+async fn post(path: &str, body: String, token: Option<&str>) -> (u16, Option<String>, Value) {
+    let mut req = client()
+        .post(format!("{}{path}", base()))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = resp.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text}"));
+    (status, ctype, value)
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn upsert_over_http_creates_then_updates() {
+    let ids: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let items: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({"link_id": id, "name": format!("E2E {id}"),
+                   "auth_factors": [{"type": "card", "number": format!("e2e-{id}-{i}")}]})
+        })
+        .collect();
+    let body = json!({ "list_items": items }).to_string();
+    let admin = token(Some("admin"));
+    let (status, ctype, answer) = post("/api/v1/users/bulk", body.clone(), Some(&admin)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(ctype.as_deref(), Some("application/json"));
+    let expected: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"link_id": id, "success": true, "extended_info": "created", "has_dublicates": false}))
+        .collect();
+    assert_eq!(answer, json!({ "result": expected }));
+    let (status, _, answer) = post("/api/v1/users/bulk", body, Some(&admin)).await;
+    assert_eq!(status, 200);
+    assert!(
+        answer["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["extended_info"] == "updated")
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn errors_over_http_keep_the_documented_shape() {
+    let ok =
+        json!({"list_items": [{"name": "x", "auth_factors": [{"type": "pin", "number": "1"}]}]})
+            .to_string();
+    let (status, _, body) = post("/api/v1/users/bulk", ok.clone(), None).await;
+    assert_eq!((status, body), (401, json!({"error": "Log In"})));
+    let (status, _, body) = post("/api/v1/users/bulk", ok, Some(&token(Some("viewer")))).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"error": "Administrator rights required"}))
+    );
+    let (status, _, body) = post(
+        "/api/v1/users/bulk",
+        "{oops".into(),
+        Some(&token(Some("admin"))),
+    )
+    .await;
+    assert_eq!((status, body), (400, json!({"error": "Wrong JSON body"})));
+}
