@@ -23,12 +23,10 @@ use std::ops::Range;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use base64::Engine;
-use futures::StreamExt;
-use futures::stream;
 use uuid::Uuid;
 
 use crate::config::Limits;
-use crate::deadline::{Backoff, Deadline};
+use crate::deadline::Deadline;
 use crate::domain::{AuthFactorInput, Identifier, LinkId, Timestamp, UserInput};
 use crate::error::RequestError;
 use crate::json::{Field, JsonPath, Obj, parse_object};
@@ -36,13 +34,12 @@ use crate::outcome::{ExtendedInfo, ItemOutcome};
 use crate::store::batch::{WriteOp, WriteStatus};
 use crate::store::keys;
 use crate::store::records::{NameRegistry, StoredFactor, UserRecord};
-use crate::store::tx::{Expect, Reason, TX_LIMIT, TxResult};
+use crate::store::tx::Expect;
+use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError};
 
 /// How often one item is re-read and retried after losing a race to another writer.
 const MAX_ATTEMPTS: u32 = 5;
-/// Payload budget of one transaction (DynamoDB allows 4 MB).
-const TX_BYTES: usize = 3_500_000;
 
 /// Parses and validates a whole request body: `{"list_items": [user, ...]}`.
 pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Vec<UserInput>, RequestError> {
@@ -793,142 +790,56 @@ impl Run<'_> {
 
     /// Runs a round's writes: plain puts batched, transactions packed and retried.
     async fn execute(&self, writes: Vec<Write>) -> Vec<(Write, Fate)> {
-        let mut batch = Vec::new();
-        let mut txs = Vec::new();
-        for (i, w) in writes.into_iter().enumerate() {
-            match w.kind {
-                WriteKind::Batch => batch.push((i, w)),
-                WriteKind::Tx { .. } => txs.push(w),
-            }
-        }
-        let mut ops = Vec::with_capacity(batch.len());
-        let mut by_tag: HashMap<usize, Write> = HashMap::with_capacity(batch.len());
-        let mut done = Vec::new();
-        for (i, w) in batch {
-            match w.record.to_item() {
-                Ok(item) => {
-                    ops.push((i, WriteOp::Put(item)));
-                    by_tag.insert(i, w);
-                }
-                Err(e) => {
-                    tracing::error!(error = ?e, "user could not be encoded");
-                    done.push((w, Fate::NotProcessed));
-                }
-            }
-        }
-        let groups = pack(txs);
-        let concurrency = self.store.concurrency();
-        let (written, tx_results) = tokio::join!(
-            self.store.write_many(ops, &self.deadline),
-            stream::iter(groups)
-                .map(|g| self.run_tx_group(g))
-                .buffer_unordered(concurrency)
-                .collect::<Vec<_>>()
-        );
-        for (tag, status) in written {
-            if let Some(w) = by_tag.remove(&tag) {
-                let fate = match status {
-                    WriteStatus::Written => Fate::Applied,
-                    WriteStatus::NotProcessed => Fate::NotProcessed,
-                };
-                done.push((w, fate));
-            }
-        }
-        done.extend(by_tag.into_values().map(|w| (w, Fate::NotProcessed)));
-        done.extend(tx_results.into_iter().flatten());
-        done
-    }
-
-    /// Commits a group of transactional writes, dropping users whose claims fail and
-    /// backing off on conflicts and throttling, until the deadline.
-    async fn run_tx_group(&self, group: Vec<Write>) -> Vec<(Write, Fate)> {
-        let mut live = group;
-        let mut done = Vec::with_capacity(live.len());
-        let mut backoff = Backoff::default();
-        while !live.is_empty() {
-            let actions: Vec<TransactWriteItem> = live
-                .iter()
-                .flat_map(|w| match &w.kind {
-                    WriteKind::Tx { actions, .. } => actions.clone(),
-                    WriteKind::Batch => Vec::new(),
-                })
-                .collect();
-            let mut transient = false;
-            match self.store.transact(actions).await {
-                Ok(TxResult::Committed) => {
-                    done.extend(live.drain(..).map(|w| (w, Fate::Applied)));
-                }
-                Ok(TxResult::Cancelled(reasons)) => {
-                    let before = live.len();
-                    let mut retry = Vec::with_capacity(before);
-                    let mut offset = 0;
-                    for mut w in live.drain(..) {
-                        let WriteKind::Tx {
-                            actions,
-                            claims,
-                            releases,
-                        } = &mut w.kind
-                        else {
-                            continue;
-                        };
-                        let len = actions.len();
-                        let rs = reasons.get(offset..offset + len).unwrap_or(&[]);
-                        offset += len;
-                        let failed = |r: &Range<usize>| {
-                            r.clone()
-                                .any(|i| rs.get(i) == Some(&Reason::ConditionFailed))
-                        };
-                        let other_failed = rs.iter().enumerate().any(|(i, r)| {
-                            *r == Reason::ConditionFailed
-                                && !claims.contains(&i)
-                                && !releases.contains(&i)
-                        });
-                        if failed(claims) {
-                            done.push((w, Fate::NumberTaken));
-                        } else if other_failed {
-                            done.push((w, Fate::Conflict));
-                        } else if failed(releases) {
-                            // The claim already belongs to someone else: nothing of ours to free.
-                            let keep: Vec<usize> = (0..len)
-                                .filter(|i| {
-                                    !(releases.contains(i)
-                                        && rs.get(*i) == Some(&Reason::ConditionFailed))
-                                })
-                                .collect();
-                            let dropped = len - keep.len();
-                            let mut kept = Vec::with_capacity(keep.len());
-                            for (i, a) in actions.drain(..).enumerate() {
-                                if keep.contains(&i) {
-                                    kept.push(a);
-                                }
-                            }
-                            *actions = kept;
-                            *releases = releases.start..releases.end - dropped;
-                            retry.push(w);
-                        } else if rs.iter().any(|r| matches!(r, Reason::Other(_))) {
-                            tracing::error!(reasons = ?rs, "transaction action rejected");
-                            done.push((w, Fate::NotProcessed));
-                        } else {
-                            transient |= rs.contains(&Reason::Transient);
-                            retry.push(w);
-                        }
+        let mut ops = Vec::new();
+        let mut units = Vec::new();
+        let mut fates: Vec<Option<Fate>> = Vec::with_capacity(writes.len());
+        let mut writes = writes;
+        for (i, w) in writes.iter_mut().enumerate() {
+            fates.push(None);
+            match std::mem::replace(&mut w.kind, WriteKind::Batch) {
+                WriteKind::Batch => match w.record.to_item() {
+                    Ok(item) => ops.push((i, WriteOp::Put(item))),
+                    Err(e) => {
+                        tracing::error!(error = ?e, "user could not be encoded");
+                        fates[i] = Some(Fate::NotProcessed);
                     }
-                    transient |= retry.len() == before;
-                    live = retry;
-                }
-                Ok(TxResult::Retry) => transient = true,
-                Err(e) => {
-                    tracing::error!(error = ?e, "transaction failed");
-                    done.extend(live.drain(..).map(|w| (w, Fate::NotProcessed)));
-                }
-            }
-            if !live.is_empty()
-                && (self.deadline.expired() || (transient && !backoff.wait(&self.deadline).await))
-            {
-                done.extend(live.drain(..).map(|w| (w, Fate::NotProcessed)));
+                },
+                WriteKind::Tx {
+                    actions,
+                    claims,
+                    releases,
+                } => units.push(Unit {
+                    tag: i,
+                    actions,
+                    claims,
+                    releases,
+                    bytes: w.bytes,
+                }),
             }
         }
-        done
+        let (written, applied) = tokio::join!(
+            self.store.write_many(ops, &self.deadline),
+            self.store.apply_units(units, &self.deadline)
+        );
+        for (i, status) in written {
+            fates[i] = Some(match status {
+                WriteStatus::Written => Fate::Applied,
+                WriteStatus::NotProcessed => Fate::NotProcessed,
+            });
+        }
+        for (i, fate) in applied {
+            fates[i] = Some(match fate {
+                UnitFate::Applied => Fate::Applied,
+                UnitFate::ClaimTaken => Fate::NumberTaken,
+                UnitFate::Conflict => Fate::Conflict,
+                UnitFate::NotProcessed => Fate::NotProcessed,
+            });
+        }
+        writes
+            .into_iter()
+            .zip(fates)
+            .map(|(w, f)| (w, f.unwrap_or(Fate::NotProcessed)))
+            .collect()
     }
 
     /// `has_dublicates` of the items refused by their own checks: they never reached
@@ -964,30 +875,6 @@ impl Run<'_> {
 
 fn final_outcome(index: usize, link: Option<LinkId>, info: ExtendedInfo, has_dup: bool) -> Plan {
     Plan::Final(index, ItemOutcome::upsert(link, info, has_dup))
-}
-
-/// Packs transactional writes into groups of at most 100 actions and ~3.5 MB.
-fn pack(writes: Vec<Write>) -> Vec<Vec<Write>> {
-    let mut groups: Vec<Vec<Write>> = Vec::new();
-    let (mut actions, mut bytes) = (0usize, 0usize);
-    for w in writes {
-        let len = match &w.kind {
-            WriteKind::Tx { actions, .. } => actions.len(),
-            WriteKind::Batch => 0,
-        };
-        let fits = !groups.is_empty() && actions + len <= TX_LIMIT && bytes + w.bytes <= TX_BYTES;
-        if !fits {
-            groups.push(Vec::new());
-            actions = 0;
-            bytes = 0;
-        }
-        actions += len;
-        bytes += w.bytes;
-        if let Some(g) = groups.last_mut() {
-            g.push(w);
-        }
-    }
-    groups
 }
 
 enum Lookup {

@@ -17,6 +17,7 @@ pub mod batch;
 pub mod keys;
 pub mod records;
 pub mod tx;
+pub mod units;
 
 use std::collections::HashMap;
 
