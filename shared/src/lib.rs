@@ -12,6 +12,7 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod outcome;
+mod state;
 pub mod store;
 pub mod upsert;
 pub mod web;

@@ -18,12 +18,11 @@
 //!      a user whose own condition failed was changed concurrently and is re-read.
 //! 5. Whatever DynamoDB did not take before the deadline is answered `not_processed`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use base64::Engine;
-use uuid::Uuid;
 
 use crate::config::Limits;
 use crate::deadline::Deadline;
@@ -31,9 +30,10 @@ use crate::domain::{AuthFactorInput, Identifier, LinkId, Timestamp, UserInput};
 use crate::error::RequestError;
 use crate::json::{Field, JsonPath, Obj, parse_object};
 use crate::outcome::{ExtendedInfo, ItemOutcome};
+use crate::state::{Known, Lookup, NameChange};
 use crate::store::batch::{WriteOp, WriteStatus};
 use crate::store::keys;
-use crate::store::records::{NameRegistry, StoredFactor, UserRecord};
+use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::tx::Expect;
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError};
@@ -142,57 +142,6 @@ fn decode_image(b64: &str, max_bytes: usize) -> Option<Vec<u8>> {
     (is_image && bytes.len() <= max_bytes).then_some(bytes)
 }
 
-/// What this request knows of the table: read once per key, then kept in step with the
-/// request's own writes.
-#[derive(Debug, Default)]
-struct Known {
-    users: HashMap<LinkId, Option<UserRecord>>,
-    names: HashMap<String, NameState>,
-    profiles: HashMap<Uuid, bool>,
-}
-
-#[derive(Clone, Debug, Default)]
-struct NameState {
-    members: BTreeSet<LinkId>,
-    ver: u64,
-}
-
-impl Known {
-    fn absorb_user(
-        &mut self,
-        id: LinkId,
-        item: Option<crate::store::Item>,
-    ) -> Result<(), StoreError> {
-        let record = item.map(UserRecord::from_item).transpose()?;
-        self.users.insert(id, record);
-        Ok(())
-    }
-
-    fn absorb_name(
-        &mut self,
-        name: &str,
-        item: Option<crate::store::Item>,
-    ) -> Result<(), StoreError> {
-        let state = match item {
-            Some(item) => {
-                let r = NameRegistry::from_item(item)?;
-                NameState {
-                    members: r.members(),
-                    ver: r.ver,
-                }
-            }
-            None => NameState::default(),
-        };
-        self.names.insert(name.to_owned(), state);
-        Ok(())
-    }
-
-    fn others_named(&self, name: &str, me: Option<&LinkId>) -> Option<usize> {
-        let state = self.names.get(name)?;
-        Some(state.members.iter().filter(|m| Some(*m) != me).count())
-    }
-}
-
 /// A key two items of one request must not both use in one round.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum RoundKey {
@@ -233,8 +182,7 @@ struct Write {
     has_dup: bool,
     kind: WriteKind,
     touched: Vec<String>,
-    names: Vec<(String, NameState)>,
-    flags: Vec<(LinkId, bool)>,
+    change: NameChange,
     bytes: usize,
 }
 
@@ -340,16 +288,7 @@ pub async fn upsert_users(
             match fate {
                 Fate::Applied => {
                     wrote_any = true;
-                    known.users.insert(w.id, Some(w.record.clone()));
-                    for (name, state) in &w.names {
-                        known.names.insert(name.clone(), state.clone());
-                    }
-                    for (other, dup) in &w.flags {
-                        if let Some(Some(u)) = known.users.get_mut(other) {
-                            u.name_dup = *dup;
-                            u.version += 1;
-                        }
-                    }
+                    known.committed(w.id, Some(w.record), &w.change);
                     outcomes[w.item.index] = Some(w.success);
                 }
                 Fate::NumberTaken => {
@@ -360,13 +299,7 @@ pub async fn upsert_users(
                     ));
                 }
                 Fate::Conflict => {
-                    known.users.remove(&w.id);
-                    for (name, _) in &w.names {
-                        known.names.remove(name);
-                    }
-                    for (other, _) in &w.flags {
-                        known.users.remove(other);
-                    }
+                    known.forget(&w.id, &[], Some(&w.change));
                     requeue(w.item, &mut known, &mut next, &mut outcomes);
                 }
                 Fate::NotProcessed => {
@@ -500,26 +433,7 @@ impl Run<'_> {
     }
 
     async fn fetch(&self, lookups: Vec<Lookup>, known: &mut Known) -> Result<(), StoreError> {
-        if lookups.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<String> = lookups.iter().map(Lookup::key).collect();
-        let mut fetched = self.store.get_many(keys, &self.deadline).await?;
-        for lookup in lookups {
-            let key = lookup.key();
-            if fetched.unresolved.contains(&key) {
-                continue;
-            }
-            let item = fetched.items.remove(&key);
-            match lookup {
-                Lookup::User(id) => known.absorb_user(id, item)?,
-                Lookup::Name(name) => known.absorb_name(&name, item)?,
-                Lookup::Profile(id) => {
-                    known.profiles.insert(id, item.is_some());
-                }
-            }
-        }
-        Ok(())
+        known.fetch(self.store, lookups, &self.deadline).await
     }
 
     /// Resolves one item against what is known.
@@ -606,63 +520,21 @@ impl Run<'_> {
         }
 
         let mut record = self.merge(id, existing.as_ref(), item);
-        let mut names = Vec::new();
-        let mut flags = Vec::new();
-        let mut registry_actions = Vec::new();
-        let live = record.is_live();
         let old_name = existing
             .as_ref()
             .filter(|u| u.is_live())
-            .map(|u| u.name.clone());
-        let new_name = live.then(|| name.to_owned());
-        if old_name == new_name {
+            .map(|u| u.name.as_str());
+        let new_name = record.is_live().then_some(name);
+        let mut change = if old_name == new_name {
             record.name_dup = existing.as_ref().is_some_and(|u| u.name_dup);
+            NameChange::default()
         } else {
-            if let Some(old) = &old_name {
-                let Some(state) = known.names.get(old) else {
-                    return not_processed(failure_link);
-                };
-                let mut remaining = state.members.clone();
-                remaining.remove(&id);
-                registry_actions.push(self.store.registry_change(old, &id, false, state.ver)?);
-                if remaining.len() == 1
-                    && let Some(last) = remaining.iter().next()
-                {
-                    flags.push((*last, false));
-                }
-                names.push((
-                    old.clone(),
-                    NameState {
-                        members: remaining,
-                        ver: state.ver + 1,
-                    },
-                ));
-            }
-            if let Some(new) = &new_name {
-                let Some(state) = known.names.get(new) else {
-                    return not_processed(failure_link);
-                };
-                let mut others = state.members.clone();
-                others.remove(&id);
-                record.name_dup = !others.is_empty();
-                registry_actions.push(self.store.registry_change(new, &id, true, state.ver)?);
-                if others.len() == 1
-                    && let Some(first) = others.iter().next()
-                {
-                    flags.push((*first, true));
-                }
-                others.insert(id);
-                names.push((
-                    new.clone(),
-                    NameState {
-                        members: others,
-                        ver: state.ver + 1,
-                    },
-                ));
-            } else {
-                record.name_dup = false;
-            }
-        }
+            let Some(change) = known.name_change(self.store, &id, old_name, new_name)? else {
+                return not_processed(failure_link);
+            };
+            record.name_dup = change.name_dup;
+            change
+        };
 
         let old_ids = existing
             .as_ref()
@@ -678,11 +550,10 @@ impl Run<'_> {
         let success = ItemOutcome::upsert(Some(id), info, has_dup);
         let mut touched = vec![record.pk.clone()];
         touched.extend(added.iter().chain(&removed).map(|i| keys::identifier(i)));
-        touched.extend(names.iter().map(|(n, _)| keys::name(n)));
-        touched.extend(flags.iter().map(|(u, _)| keys::user(u)));
+        touched.extend(change.touched());
 
         let kind = if existing.is_some()
-            && registry_actions.is_empty()
+            && change.actions.is_empty()
             && added.is_empty()
             && removed.is_empty()
         {
@@ -701,10 +572,7 @@ impl Run<'_> {
                 actions.push(self.store.release(i, &id)?);
             }
             let releases = claims.end..actions.len();
-            actions.extend(registry_actions);
-            for (other, dup) in &flags {
-                actions.push(self.store.set_name_dup(other, *dup)?);
-            }
+            actions.append(&mut change.actions);
             WriteKind::Tx {
                 actions,
                 claims,
@@ -721,8 +589,7 @@ impl Run<'_> {
             has_dup,
             kind,
             touched,
-            names,
-            flags,
+            change,
             bytes,
         })))
     }
@@ -875,20 +742,4 @@ impl Run<'_> {
 
 fn final_outcome(index: usize, link: Option<LinkId>, info: ExtendedInfo, has_dup: bool) -> Plan {
     Plan::Final(index, ItemOutcome::upsert(link, info, has_dup))
-}
-
-enum Lookup {
-    User(LinkId),
-    Name(String),
-    Profile(Uuid),
-}
-
-impl Lookup {
-    fn key(&self) -> String {
-        match self {
-            Lookup::User(id) => keys::user(id),
-            Lookup::Name(n) => keys::name(n),
-            Lookup::Profile(p) => keys::time_profile(p),
-        }
-    }
 }
