@@ -37,6 +37,9 @@ pub enum RequestError {
         /// The limit.
         max: usize,
     },
+    /// A body in a format the endpoint does not read (its dialect names the formats).
+    #[error("Unsupported content type")]
+    UnsupportedMediaType,
     /// The store failed before anything was written; the client may retry.
     #[error("Service temporarily unavailable, try again later")]
     Unavailable,
@@ -49,6 +52,7 @@ impl RequestError {
             RequestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             RequestError::Forbidden => StatusCode::FORBIDDEN,
             RequestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -2,4 +2,6 @@
 //! the shared outcome and error types are rendered per endpoint:
 //!
 //! - [`plain`]: `{"error": "..."}` and `{"result": [...]}` (seeds 000, 001, 002).
+//! - [`result`]: the `Result` object, in JSON or XML (seed 003).
 pub mod plain;
+pub mod result;

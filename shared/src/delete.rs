@@ -1,0 +1,1 @@
+//! Hard delete and soft delete/restore (placeholder).

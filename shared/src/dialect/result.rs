@@ -1,0 +1,1 @@
+//! The `Result` dialect of seed 003 (placeholder).

@@ -1,0 +1,1 @@
+//! Parsing of the seed 003 `DeleteOrRestore` body (placeholder).
