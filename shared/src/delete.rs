@@ -1,1 +1,425 @@
-//! Hard delete and soft delete/restore (placeholder).
+//! What happens to a hard delete (seed 000) and to a soft delete or restore (seed 003).
+//!
+//! One core serves both: the users are read in batches, each user's change is planned as
+//! one all-or-nothing unit (the user write, its identifier releases, its name-registry
+//! change and the flag of a user its name leaves alone), units are packed into
+//! transactions, and a unit whose condition fails (the user changed meanwhile) is re-read
+//! and planned again. Every write is conditional on the version read, so the answer is
+//! the truth at write time: of two requests deleting one user, exactly one says `deleted`.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::Limits;
+use crate::deadline::Deadline;
+use crate::domain::{LinkId, Timestamp};
+use crate::error::RequestError;
+use crate::json::{FromJson, JsonPath, Obj, parse_object};
+use crate::outcome::{ExtendedInfo, ItemOutcome};
+use crate::state::{Known, Lookup, NameChange};
+use crate::store::records::{StoredFactor, UserRecord};
+use crate::store::tx::Expect;
+use crate::store::units::{Unit, UnitFate};
+use crate::store::{Store, StoreError, keys};
+
+/// How often one user is re-read and retried after losing a race to another writer.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Parses `{"link_ids": [uuid, ...]}` (seed 000).
+pub fn parse_delete_request(body: &[u8], limits: &Limits) -> Result<Vec<LinkId>, RequestError> {
+    if body.len() > limits.max_body_bytes {
+        return Err(RequestError::BodyTooLarge {
+            max: limits.max_body_bytes,
+        });
+    }
+    let map = parse_object(body)?;
+    let root = JsonPath::default();
+    let list = Obj::new(&map, &root).required_array("link_ids")?;
+    if list.is_empty() {
+        return Err(RequestError::EmptyList);
+    }
+    if list.len() > limits.max_items {
+        return Err(RequestError::TooManyItems {
+            max: limits.max_items,
+        });
+    }
+    let path = JsonPath::root("link_ids");
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| LinkId::from_json(v, &path.index(i)).map_err(RequestError::from))
+        .collect()
+}
+
+/// What to do to each user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Remove the user and free its identifiers.
+    Delete,
+    /// Mark the user deleted (who, when); `state`, when given, sets its active flag.
+    SoftDelete {
+        /// New value of `active`, if any.
+        state: Option<bool>,
+    },
+    /// Undo a soft delete; `state`, when given, sets its active flag.
+    Restore {
+        /// New value of `active`, if any.
+        state: Option<bool>,
+    },
+}
+
+/// The end of one id's removal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemovalOutcome {
+    /// Applied, or already in the requested state (repeating is harmless).
+    Applied,
+    /// No such user.
+    NotFound,
+    /// Not applied before the deadline; safe to send again.
+    NotProcessed,
+}
+
+/// Hard delete (seed 000): one outcome per id in request order. A repeated id answers
+/// `deleted` for its first occurrence and `not_found` after, as the seed's example shows.
+pub async fn delete_users(
+    store: &Store,
+    ids: &[LinkId],
+    actor: &str,
+    deadline: Deadline,
+) -> Result<Vec<ItemOutcome>, StoreError> {
+    let outcomes = apply_removal(store, ids, Removal::Delete, actor, deadline).await?;
+    let mut seen = HashSet::new();
+    Ok(ids
+        .iter()
+        .zip(outcomes)
+        .map(|(id, outcome)| {
+            let first = seen.insert(*id);
+            let info = match outcome {
+                RemovalOutcome::Applied if first => ExtendedInfo::Deleted,
+                RemovalOutcome::Applied | RemovalOutcome::NotFound => ExtendedInfo::NotFound,
+                RemovalOutcome::NotProcessed => ExtendedInfo::NotProcessed,
+            };
+            ItemOutcome::delete(*id, info)
+        })
+        .collect())
+}
+
+/// Applies `removal` to every id; returns one outcome per id, in request order (a
+/// repeated id shares the outcome of its first occurrence). Errs only when the store
+/// failed before anything was written.
+pub async fn apply_removal(
+    store: &Store,
+    ids: &[LinkId],
+    removal: Removal,
+    actor: &str,
+    deadline: Deadline,
+) -> Result<Vec<RemovalOutcome>, StoreError> {
+    let mut seen = HashSet::new();
+    let mut pending: Vec<(LinkId, u32)> = ids
+        .iter()
+        .filter(|id| seen.insert(**id))
+        .map(|id| (*id, 0))
+        .collect();
+    let now = Timestamp::now();
+    let mut fates: HashMap<LinkId, RemovalOutcome> = HashMap::with_capacity(pending.len());
+    let mut known = Known::default();
+    let mut wrote_any = false;
+    while !pending.is_empty() && !deadline.expired() {
+        if let Err(e) = load(store, &pending, removal, &mut known, &deadline).await {
+            if !wrote_any {
+                return Err(e);
+            }
+            tracing::error!(error = ?e, "reading users failed mid-request");
+            break;
+        }
+        let mut next = Vec::new();
+        let mut names_in_round = HashSet::new();
+        let mut units = Vec::new();
+        let mut planned: HashMap<LinkId, (Option<UserRecord>, NameChange, u32)> = HashMap::new();
+        for (id, attempts) in pending {
+            let user = match known.users.get(&id) {
+                None => {
+                    fates.insert(id, RemovalOutcome::NotProcessed);
+                    continue;
+                }
+                Some(None) => {
+                    fates.insert(id, RemovalOutcome::NotFound);
+                    continue;
+                }
+                Some(Some(u)) => u,
+            };
+            // Users sharing a registry change it one round after the other.
+            if let Some(name) = registry_name(user, removal)
+                && !names_in_round.insert(name.to_owned())
+            {
+                next.push((id, attempts));
+                continue;
+            }
+            match plan(store, &known, user, removal, actor, now) {
+                Ok(Some(Planned::Noop)) => {
+                    fates.insert(id, RemovalOutcome::Applied);
+                }
+                Ok(Some(Planned::Write {
+                    unit,
+                    record,
+                    change,
+                })) => {
+                    units.push(unit.with_tag(id));
+                    planned.insert(id, (record, change, attempts));
+                }
+                Ok(None) => {
+                    fates.insert(id, RemovalOutcome::NotProcessed);
+                }
+                Err(e) => {
+                    tracing::error!(error = ?e, "removal could not be planned");
+                    fates.insert(id, RemovalOutcome::NotProcessed);
+                }
+            }
+        }
+        for (id, fate) in store.apply_units(units, &deadline).await {
+            let Some((record, change, attempts)) = planned.remove(&id) else {
+                continue;
+            };
+            match fate {
+                UnitFate::Applied => {
+                    wrote_any = true;
+                    known.committed(id, record, &change);
+                    fates.insert(id, RemovalOutcome::Applied);
+                }
+                UnitFate::Conflict | UnitFate::ClaimTaken if attempts + 1 < MAX_ATTEMPTS => {
+                    known.forget(&id, &[], Some(&change));
+                    next.push((id, attempts + 1));
+                }
+                _ => {
+                    fates.insert(id, RemovalOutcome::NotProcessed);
+                }
+            }
+        }
+        pending = next;
+    }
+    Ok(ids
+        .iter()
+        .map(|id| {
+            fates
+                .get(id)
+                .copied()
+                .unwrap_or(RemovalOutcome::NotProcessed)
+        })
+        .collect())
+}
+
+/// Reads the users not known yet, then the registries their change needs.
+async fn load(
+    store: &Store,
+    pending: &[(LinkId, u32)],
+    removal: Removal,
+    known: &mut Known,
+    deadline: &Deadline,
+) -> Result<(), StoreError> {
+    let users = pending
+        .iter()
+        .filter(|(id, _)| !known.users.contains_key(id))
+        .map(|(id, _)| Lookup::User(*id))
+        .collect();
+    known.fetch(store, users, deadline).await?;
+    let mut names = HashSet::new();
+    for (id, _) in pending {
+        if let Some(Some(u)) = known.users.get(id)
+            && let Some(name) = registry_name(u, removal)
+            && !known.names.contains_key(name)
+        {
+            names.insert(name.to_owned());
+        }
+    }
+    known
+        .fetch(
+            store,
+            names.into_iter().map(Lookup::Name).collect(),
+            deadline,
+        )
+        .await
+}
+
+/// The registry a removal changes: the name the user leaves (delete, soft delete of a
+/// live user) or joins again (restore of a soft-deleted one).
+fn registry_name(user: &UserRecord, removal: Removal) -> Option<&str> {
+    let changes = match removal {
+        Removal::Delete | Removal::SoftDelete { .. } => user.is_live(),
+        Removal::Restore { .. } => !user.is_live(),
+    };
+    changes.then_some(user.name.as_str())
+}
+
+enum Planned {
+    /// Already in the requested state.
+    Noop,
+    /// One unit; `record` is the user after it (`None`: deleted).
+    Write {
+        unit: Unit<()>,
+        record: Option<UserRecord>,
+        change: NameChange,
+    },
+}
+
+impl Unit<()> {
+    fn with_tag<T>(self, tag: T) -> Unit<T> {
+        Unit {
+            tag,
+            actions: self.actions,
+            claims: self.claims,
+            releases: self.releases,
+            bytes: self.bytes,
+        }
+    }
+}
+
+/// Plans one user's removal; `None` when a registry it needs could not be read in time.
+fn plan(
+    store: &Store,
+    known: &Known,
+    user: &UserRecord,
+    removal: Removal,
+    actor: &str,
+    now: Timestamp,
+) -> Result<Option<Planned>, StoreError> {
+    let id = user.link_id;
+    let live_name = user.is_live().then_some(user.name.as_str());
+    let bytes = 2048
+        + user
+            .auth_factors
+            .iter()
+            .map(|f| match f {
+                StoredFactor::Face { image } => image.len(),
+                _ => 0,
+            })
+            .sum::<usize>();
+    let (record, old, new) = match removal {
+        Removal::Delete => {
+            let Some(change) = known.name_change(store, &id, live_name, None)? else {
+                return Ok(None);
+            };
+            let mut actions = vec![store.delete_user(&id, user.version)?];
+            for ident in user.identifiers() {
+                actions.push(store.release(&ident, &id)?);
+            }
+            let releases = 1..actions.len();
+            actions.extend(change.actions.iter().cloned());
+            let unit = Unit {
+                tag: (),
+                actions,
+                claims: 0..0,
+                releases,
+                bytes,
+            };
+            return Ok(Some(Planned::Write {
+                unit,
+                record: None,
+                change,
+            }));
+        }
+        Removal::SoftDelete { state } => {
+            let flag_changes = state.is_some_and(|s| s != user.active);
+            if !user.is_live() && !flag_changes {
+                return Ok(Some(Planned::Noop));
+            }
+            let mut r = changed(user, state, actor, now);
+            if user.is_live() {
+                r.deleted_at = Some(now.to_db_string());
+                r.deleted_by = Some(actor.to_owned());
+                r.del_shard = Some(keys::deleted_shard(&id));
+                r.name_dup = false;
+            }
+            (r, live_name, None)
+        }
+        Removal::Restore { state } => {
+            let flag_changes = state.is_some_and(|s| s != user.active);
+            if user.is_live() && !flag_changes {
+                return Ok(Some(Planned::Noop));
+            }
+            let mut r = changed(user, state, actor, now);
+            let rejoins = (!user.is_live()).then_some(user.name.as_str());
+            r.deleted_at = None;
+            r.deleted_by = None;
+            r.del_shard = None;
+            (r, None, rejoins)
+        }
+    };
+    let mut record = record;
+    let change = if old.is_none() && new.is_none() {
+        NameChange::default()
+    } else {
+        let Some(change) = known.name_change(store, &id, old, new)? else {
+            return Ok(None);
+        };
+        if new.is_some() {
+            record.name_dup = change.name_dup;
+        }
+        change
+    };
+    let mut actions = vec![store.put_user(&record, Expect::Version(user.version))?];
+    actions.extend(change.actions.iter().cloned());
+    let unit = Unit {
+        tag: (),
+        actions,
+        claims: 0..0,
+        releases: 0..0,
+        bytes,
+    };
+    Ok(Some(Planned::Write {
+        unit,
+        record: Some(record),
+        change,
+    }))
+}
+
+/// The user with `state` applied and the change recorded (the creation record is kept).
+fn changed(user: &UserRecord, state: Option<bool>, actor: &str, now: Timestamp) -> UserRecord {
+    let mut r = user.clone();
+    r.active = state.unwrap_or(user.active);
+    r.update_time = now.to_db_string();
+    r.updated_by = actor.to_owned();
+    r.version = user.version + 1;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::BodyError;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<Vec<LinkId>, RequestError> {
+        parse_delete_request(v.to_string().as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn link_ids_errors_follow_seed_000() {
+        let ok = "91c615e3-1040-4815-8ecb-039a18b756b1";
+        assert_eq!(parse(json!({"link_ids": [ok, ok]})).unwrap().len(), 2);
+        assert_eq!(parse(json!({"link_ids": []})), Err(RequestError::EmptyList));
+        assert_eq!(
+            parse(json!({})).unwrap_err().to_string(),
+            "Wrong JSON body: no value for `link_ids`"
+        );
+        assert_eq!(
+            parse(json!({"link_ids": [ok, ok, "nope"]}))
+                .unwrap_err()
+                .to_string(),
+            "Wrong JSON body: value `link_ids[2]` was of the wrong type"
+        );
+        assert_eq!(
+            parse(json!({"link_ids": "x"})).unwrap_err().to_string(),
+            "Wrong JSON body: value `link_ids` was of the wrong type"
+        );
+        assert_eq!(
+            parse_delete_request(b"nope", &Limits::default()),
+            Err(RequestError::Body(BodyError::Malformed))
+        );
+        let small = Limits {
+            max_items: 1,
+            ..Limits::default()
+        };
+        assert_eq!(
+            parse_delete_request(json!({"link_ids": [ok, ok]}).to_string().as_bytes(), &small),
+            Err(RequestError::TooManyItems { max: 1 })
+        );
+    }
+}

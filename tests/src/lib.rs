@@ -132,6 +132,19 @@ impl TestApp {
         response_json(resp)
     }
 
+    /// `DELETE /api/v1/users/bulk` as an admin, in-process.
+    pub async fn delete(&self, body: &Value) -> (u16, Value) {
+        self.delete_raw(body.to_string().into_bytes(), Some(&self.admin_token()))
+            .await
+    }
+
+    /// `DELETE /api/v1/users/bulk` with any body and token.
+    pub async fn delete_raw(&self, body: Vec<u8>, token: Option<&str>) -> (u16, Value) {
+        let req = request("DELETE", "/api/v1/users/bulk", body, token);
+        let resp = delete_users::handle(&self.app, req).await.expect("handler");
+        response_json(resp)
+    }
+
     /// DynamoDB requests made since `before`.
     pub fn calls_since(&self, before: &CallCounts) -> CallCounts {
         self.calls.snapshot().since(before)

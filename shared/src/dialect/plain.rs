@@ -1,12 +1,20 @@
 //! The `{"error": "..."}` dialect of seeds 000/001/002, with `{"result": [...]}` answers.
 
+use std::collections::BTreeMap;
+use std::future::Future;
+
 use http::StatusCode;
-use lambda_http::{Body, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
+use crate::app::App;
+use crate::auth::Principal;
+use crate::config::Limits;
+use crate::deadline::Deadline;
 use crate::error::RequestError;
 use crate::outcome::{BulkResult, ItemOutcome};
-use crate::web::json_response;
+use crate::store::StoreError;
+use crate::web::{self, json_response};
 
 /// A request-level error: `{"error": "<text>"}` with its status.
 pub fn error(err: &RequestError) -> Response<Body> {
@@ -16,6 +24,59 @@ pub fn error(err: &RequestError) -> Response<Body> {
 /// The 200 answer: `{"result": [...]}`, one entry per item in request order.
 pub fn bulk(outcomes: &[ItemOutcome]) -> Response<Body> {
     json_response(StatusCode::OK, &BulkResult { result: outcomes })
+}
+
+/// Serves a bulk endpoint of this dialect: authenticate (admin), parse the body with
+/// `parse`, run the service, answer `{"result": [...]}`, and log one summary line with the
+/// outcome counts and the DynamoDB calls made. A store failure before any write is a 503.
+pub async fn serve<T, P, S, F>(
+    app: &App,
+    req: &Request,
+    operation: &'static str,
+    parse: P,
+    service: S,
+) -> Response<Body>
+where
+    P: FnOnce(&[u8], &Limits) -> Result<T, RequestError>,
+    S: FnOnce(Principal, T, Deadline) -> F,
+    F: Future<Output = Result<Vec<ItemOutcome>, StoreError>>,
+{
+    let deadline = web::deadline(req, &app.config);
+    let principal = match web::require_admin(req, &app.config.auth) {
+        Ok(p) => p,
+        Err(e) => return error(&e),
+    };
+    let input = match parse(req.body().as_ref(), &app.config.limits) {
+        Ok(input) => input,
+        Err(e) => return error(&e),
+    };
+    let before = app.calls.snapshot();
+    let result = service(principal, input, deadline).await;
+    let calls = app.calls.snapshot().since(&before);
+    match result {
+        Ok(outcomes) => {
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for o in &outcomes {
+                let key = serde_json::to_value(o.info)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                *counts.entry(key).or_default() += 1;
+            }
+            tracing::info!(
+                operation,
+                items = outcomes.len(),
+                outcomes = ?counts,
+                dynamodb_calls = %calls,
+                "{operation} done"
+            );
+            bulk(&outcomes)
+        }
+        Err(e) => {
+            tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
+            error(&RequestError::Unavailable)
+        }
+    }
 }
 
 #[cfg(test)]

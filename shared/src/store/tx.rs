@@ -108,6 +108,17 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put.build()?).build())
     }
 
+    /// Deletes a user read at `version` (a concurrent change or delete fails the condition).
+    pub fn delete_user(&self, id: &LinkId, version: u64) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::user(id))))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", num(version))
+            .build()?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
     /// Claims an identifier for `owner`; fails if another user owns it.
     pub fn claim(
         &self,

@@ -1,6 +1,7 @@
 //! Integration tests: handlers called in-process against DynamoDB Local, a fresh table
 //! per test. Run through `make test`, which starts DynamoDB Local.
 
+mod delete;
 mod upsert_apply;
 mod upsert_contract;
 mod upsert_cost;

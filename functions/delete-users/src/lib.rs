@@ -1,0 +1,21 @@
+//! `DELETE /api/v1/users/bulk`: the HTTP adapter of the hard delete (seed 000), answering
+//! in the `{"error": ...}` dialect.
+
+use lambda_http::{Body, Error, Request, Response};
+use shared::app::App;
+use shared::delete;
+use shared::dialect::plain;
+
+/// Handles one request; every client mistake is a 4xx in the endpoint's dialect.
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    Ok(plain::serve(
+        app,
+        &req,
+        "delete",
+        delete::parse_delete_request,
+        |who, ids, deadline| async move {
+            delete::delete_users(&app.store, &ids, &who.subject, deadline).await
+        },
+    )
+    .await)
+}
