@@ -254,7 +254,7 @@ enum Planned {
     /// One unit; `record` is the user after it (`None`: deleted).
     Write {
         unit: Unit<()>,
-        record: Option<UserRecord>,
+        record: Option<Box<UserRecord>>,
         change: NameChange,
     },
 }
@@ -365,7 +365,7 @@ fn plan(
     };
     Ok(Some(Planned::Write {
         unit,
-        record: Some(record),
+        record: Some(Box::new(record)),
         change,
     }))
 }
