@@ -163,7 +163,7 @@ pub async fn apply_removal(
                     change,
                 })) => {
                     units.push(unit.with_tag(id));
-                    planned.insert(id, (record, change, attempts));
+                    planned.insert(id, (record.map(|r| *r), change, attempts));
                 }
                 Ok(None) => {
                     fates.insert(id, RemovalOutcome::NotProcessed);
