@@ -1,1 +1,1042 @@
-//! Parsing of the seed 003 `DeleteOrRestore` body (placeholder).
+//! Parsing of the seed 003 `DeleteOrRestore` body, sent as JSON or as XML in the
+//! data-contract style of the seed.
+//!
+//! Both formats give the same [`DeleteOrRestore`] value and the same errors, named by the
+//! path a JSON client would use (`deleted`, `ids[2]`), so the `Result` dialect can answer
+//! either way. When several problems are present, the first in this order is reported:
+//! the byte limit, a malformed body, too many ids (found while reading, so an XML body is
+//! not read further), then `deleted`, `state`, `ids` (and its elements), `system_information`
+//! and finally an empty `ids`.
+//!
+//! The XML reader is deliberately small and defensive: it never expands anything but the
+//! five predefined entities and numeric character references, refuses any DOCTYPE (XXE,
+//! billion laughs), bounds nesting and stops counting ids at the configured limit.
+
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+use serde_json::Value;
+
+use crate::config::Limits;
+use crate::domain::LinkId;
+use crate::error::RequestError;
+use crate::json::{BodyError, FromJson, JsonPath, Obj, parse_object};
+
+/// The body formats of seed 003 (its "Request Formats": application/json, text/json,
+/// application/xml, text/xml).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json` or `text/json`.
+    Json,
+    /// `application/xml` or `text/xml`, in the data-contract style of the seed.
+    Xml,
+}
+
+impl Format {
+    /// From a Content-Type value: application/json and text/json -> Json; application/xml
+    /// and text/xml -> Xml; parameters (charset) ignored, case-insensitive; anything else
+    /// -> None, which the endpoint answers with `UnsupportedMediaType`.
+    pub fn from_content_type(value: &str) -> Option<Format> {
+        let essence = value.split(';').next().unwrap_or_default().trim();
+        Self::from_media_type(essence)
+    }
+
+    /// A bare media type (no parameters) naming one of the seed's formats.
+    pub(crate) fn from_media_type(media_type: &str) -> Option<Format> {
+        let is = |name: &str| media_type.eq_ignore_ascii_case(name);
+        if is("application/json") || is("text/json") {
+            Some(Format::Json)
+        } else if is("application/xml") || is("text/xml") {
+            Some(Format::Xml)
+        } else {
+            None
+        }
+    }
+}
+
+/// The parsed `DeleteOrRestore` body: which users, and whether to delete or restore them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteOrRestore {
+    /// The users, as sent (duplicates kept: the service decides what they mean).
+    pub ids: Vec<LinkId>,
+    /// `true` to delete, `false` to restore (required by the seed).
+    pub deleted: bool,
+    /// The seed's optional `state`; absent or null is `None`.
+    pub state: Option<bool>,
+}
+
+/// Parses a body; structural problems are request errors (nothing will be written).
+///
+/// The body size is checked first, against `limits.max_body_bytes`; the number of ids
+/// against `limits.max_items`.
+pub fn parse(
+    body: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<DeleteOrRestore, RequestError> {
+    if body.len() > limits.max_body_bytes {
+        return Err(RequestError::BodyTooLarge {
+            max: limits.max_body_bytes,
+        });
+    }
+    match format {
+        Format::Json => parse_json(body, limits.max_items),
+        Format::Xml => parse_xml(body, limits.max_items),
+    }
+}
+
+const DELETED: &str = "deleted";
+const STATE: &str = "state";
+const IDS: &str = "ids";
+const SYSTEM_INFORMATION: &str = "system_information";
+
+fn missing(field: &str) -> RequestError {
+    RequestError::Body(BodyError::Missing(JsonPath::root(field)))
+}
+
+fn wrong_type(path: JsonPath) -> RequestError {
+    RequestError::Body(BodyError::WrongType(path))
+}
+
+fn parse_json(body: &[u8], max_items: usize) -> Result<DeleteOrRestore, RequestError> {
+    let map = parse_object(body)?;
+    // Counted before anything else, like the XML reader that stops at the limit.
+    if let Some(Value::Array(items)) = map.get(IDS)
+        && items.len() > max_items
+    {
+        return Err(RequestError::TooManyItems { max: max_items });
+    }
+    let root = JsonPath::default();
+    let obj = Obj::new(&map, &root);
+    let deleted: bool = obj.required(DELETED)?;
+    let state: Option<bool> = obj.optional(STATE)?;
+    let ids_path = obj.path_of(IDS);
+    let ids = obj
+        .required_array(IDS)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| LinkId::from_json(v, &ids_path.index(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    match map.get(SYSTEM_INFORMATION) {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err(wrong_type(obj.path_of(SYSTEM_INFORMATION))),
+    }
+    if ids.is_empty() {
+        return Err(RequestError::EmptyList);
+    }
+    Ok(DeleteOrRestore {
+        ids,
+        deleted,
+        state,
+    })
+}
+
+/// Deepest element nesting accepted in XML (the root is depth 1); the contract needs 5.
+const MAX_XML_DEPTH: usize = 32;
+/// Longest text kept for one XML value (a boolean or a UUID with generous white space).
+const MAX_XML_VALUE_BYTES: usize = 1024;
+/// The root element of the seed's XML sample.
+const XML_ROOT: &str = "DeleteOrRestore";
+
+/// A scalar member as read from XML; the last occurrence wins, like duplicate JSON keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Slot<T> {
+    #[default]
+    Absent,
+    Nil,
+    Value(T),
+    Wrong,
+}
+
+/// The `ids` member as read from XML.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum IdsSlot {
+    #[default]
+    Absent,
+    Nil,
+    List(Vec<LinkId>),
+    Wrong(JsonPath),
+}
+
+/// Which member of the root is open (depth 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Member {
+    Deleted,
+    State,
+    Ids,
+    Other,
+}
+
+/// Text of one value, bounded; `bad` when it held elements, was nil or grew too long.
+#[derive(Debug, Default)]
+struct ValueText {
+    text: String,
+    bad: bool,
+}
+
+impl ValueText {
+    fn nil() -> Self {
+        Self {
+            text: String::new(),
+            bad: true,
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        if self.bad {
+            return;
+        }
+        if self.text.len() + s.len() > MAX_XML_VALUE_BYTES {
+            self.bad = true;
+            self.text.clear();
+            return;
+        }
+        self.text.push_str(s);
+    }
+
+    fn trimmed(&self) -> Option<&str> {
+        (!self.bad).then(|| trim_xml(&self.text))
+    }
+}
+
+/// The `ids` element being read.
+#[derive(Debug, Default)]
+struct IdsReader {
+    ids: Vec<LinkId>,
+    count: usize,
+    /// Non-white-space text directly inside `ids`.
+    bad_self: bool,
+    first_bad: Option<usize>,
+    item: Option<ValueText>,
+}
+
+/// The open member and what has been read of it.
+#[derive(Debug)]
+struct Open {
+    member: Member,
+    nil: bool,
+    value: ValueText,
+    ids: IdsReader,
+}
+
+#[derive(Debug, Default)]
+struct XmlBody {
+    deleted: Slot<bool>,
+    state: Slot<bool>,
+    ids: IdsSlot,
+}
+
+fn malformed() -> RequestError {
+    RequestError::Body(BodyError::Malformed)
+}
+
+fn trim_xml(s: &str) -> &str {
+    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+}
+
+/// xs:boolean: `true`, `false`, `1`, `0`, white space around it ignored.
+fn xs_boolean(s: &str) -> Option<bool> {
+    match trim_xml(s) {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether `c` may appear in an XML 1.0 document (the `Char` production).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Resolves `&name;`: only the five predefined entities and character references exist
+/// for this reader; anything else (a DTD-declared entity) makes the body malformed.
+fn resolve_reference(name: &str) -> Result<char, RequestError> {
+    let c = match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        _ => {
+            let number = name.strip_prefix('#').ok_or_else(malformed)?;
+            let code = match number.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => number.parse::<u32>(),
+            }
+            .map_err(|_| malformed())?;
+            char::from_u32(code).ok_or_else(malformed)?
+        }
+    };
+    if !is_xml_char(c) {
+        return Err(malformed());
+    }
+    Ok(c)
+}
+
+/// Checks every attribute (syntax, duplicates, references) and tells whether the element
+/// carries `nil="true"` (the data contract's `i:nil`, matched by local name).
+fn attributes_nil(start: &BytesStart<'_>) -> Result<bool, RequestError> {
+    let mut nil = false;
+    for attr in start.attributes() {
+        let attr = attr.map_err(|_| malformed())?;
+        let value = attr
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|_| malformed())?;
+        if !value.chars().all(is_xml_char) {
+            return Err(malformed());
+        }
+        if attr.key.local_name().as_ref() == "nil" && xs_boolean(&value) == Some(true) {
+            nil = true;
+        }
+    }
+    Ok(nil)
+}
+
+impl XmlBody {
+    fn close(&mut self, open: Open) {
+        match open.member {
+            Member::Deleted | Member::State => {
+                let slot = if open.nil {
+                    Slot::Nil
+                } else {
+                    match open.value.trimmed().and_then(xs_boolean) {
+                        Some(b) => Slot::Value(b),
+                        None => Slot::Wrong,
+                    }
+                };
+                if open.member == Member::Deleted {
+                    self.deleted = slot;
+                } else {
+                    self.state = slot;
+                }
+            }
+            Member::Ids => {
+                let ids = open.ids;
+                self.ids = if open.nil {
+                    IdsSlot::Nil
+                } else if ids.bad_self {
+                    IdsSlot::Wrong(JsonPath::root(IDS))
+                } else if let Some(i) = ids.first_bad {
+                    IdsSlot::Wrong(JsonPath::root(IDS).index(i))
+                } else {
+                    IdsSlot::List(ids.ids)
+                };
+            }
+            Member::Other => {}
+        }
+    }
+
+    fn finish(self) -> Result<DeleteOrRestore, RequestError> {
+        let deleted = match self.deleted {
+            Slot::Absent | Slot::Nil => return Err(missing(DELETED)),
+            Slot::Wrong => return Err(wrong_type(JsonPath::root(DELETED))),
+            Slot::Value(b) => b,
+        };
+        let state = match self.state {
+            Slot::Absent | Slot::Nil => None,
+            Slot::Wrong => return Err(wrong_type(JsonPath::root(STATE))),
+            Slot::Value(b) => Some(b),
+        };
+        let ids = match self.ids {
+            IdsSlot::Absent | IdsSlot::Nil => return Err(missing(IDS)),
+            IdsSlot::Wrong(path) => return Err(wrong_type(path)),
+            IdsSlot::List(ids) => ids,
+        };
+        if ids.is_empty() {
+            return Err(RequestError::EmptyList);
+        }
+        Ok(DeleteOrRestore {
+            ids,
+            deleted,
+            state,
+        })
+    }
+}
+
+/// The streaming state of the XML reader.
+struct XmlParser {
+    max_items: usize,
+    /// Elements currently open.
+    depth: usize,
+    root_seen: bool,
+    root_closed: bool,
+    open: Option<Open>,
+    body: XmlBody,
+}
+
+impl XmlParser {
+    fn start(&mut self, start: &BytesStart<'_>) -> Result<(), RequestError> {
+        let depth = self.depth + 1;
+        if depth > MAX_XML_DEPTH || self.root_closed {
+            return Err(malformed());
+        }
+        let nil = attributes_nil(start)?;
+        let name = start.local_name();
+        let name: &str = name.as_ref();
+        match depth {
+            1 => {
+                if name != XML_ROOT {
+                    return Err(malformed());
+                }
+                self.root_seen = true;
+            }
+            2 => {
+                let member = match name {
+                    DELETED => Member::Deleted,
+                    STATE => Member::State,
+                    IDS => Member::Ids,
+                    _ => Member::Other,
+                };
+                self.open = Some(Open {
+                    member,
+                    nil,
+                    value: ValueText::default(),
+                    ids: IdsReader::default(),
+                });
+            }
+            _ => match self.open.as_mut() {
+                Some(Open {
+                    member: Member::Ids,
+                    ids,
+                    ..
+                }) => {
+                    if depth == 3 {
+                        ids.count += 1;
+                        if ids.count > self.max_items {
+                            return Err(RequestError::TooManyItems {
+                                max: self.max_items,
+                            });
+                        }
+                        ids.item = Some(if nil {
+                            ValueText::nil()
+                        } else {
+                            ValueText::default()
+                        });
+                    } else if let Some(item) = ids.item.as_mut() {
+                        item.bad = true;
+                    }
+                }
+                Some(Open {
+                    member: Member::Deleted | Member::State,
+                    value,
+                    ..
+                }) => value.bad = true,
+                _ => {}
+            },
+        }
+        self.depth = depth;
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), RequestError> {
+        match self.depth {
+            0 => return Err(malformed()),
+            1 => self.root_closed = true,
+            2 => {
+                if let Some(open) = self.open.take() {
+                    self.body.close(open);
+                }
+            }
+            3 => {
+                if let Some(Open {
+                    member: Member::Ids,
+                    ids,
+                    ..
+                }) = self.open.as_mut()
+                    && let Some(item) = ids.item.take()
+                {
+                    let parsed = item.trimmed().and_then(|s| uuid::Uuid::try_parse(s).ok());
+                    match parsed {
+                        Some(id) if ids.first_bad.is_none() => ids.ids.push(LinkId::from(id)),
+                        Some(_) => {}
+                        None => {
+                            if ids.first_bad.is_none() {
+                                ids.first_bad = Some(ids.count - 1);
+                                ids.ids = Vec::new();
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Character data (already unescaped) at the current depth.
+    fn text(&mut self, s: &str) -> Result<(), RequestError> {
+        let blank = trim_xml(s).is_empty();
+        if !s.chars().all(is_xml_char) {
+            return Err(malformed());
+        }
+        if self.depth == 0 {
+            return if blank { Ok(()) } else { Err(malformed()) };
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        match (open.member, self.depth) {
+            (Member::Deleted | Member::State, 2) => open.value.push(s),
+            (Member::Ids, 2) if !blank => open.ids.bad_self = true,
+            (Member::Ids, 3) => {
+                if let Some(item) = open.ids.item.as_mut() {
+                    item.push(s);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn parse_xml(body: &[u8], max_items: usize) -> Result<DeleteOrRestore, RequestError> {
+    let text = std::str::from_utf8(body).map_err(|_| malformed())?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().enable_all_checks(true);
+    let mut parser = XmlParser {
+        max_items,
+        depth: 0,
+        root_seen: false,
+        root_closed: false,
+        open: None,
+        body: XmlBody::default(),
+    };
+    let mut first = true;
+    loop {
+        let event = reader.read_event().map_err(|_| malformed())?;
+        match event {
+            Event::Decl(_) if !first => return Err(malformed()),
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            // No DTD is ever read: this refuses external entities and entity expansion bombs.
+            Event::DocType(_) => return Err(malformed()),
+            Event::Start(e) => parser.start(&e)?,
+            Event::Empty(e) => {
+                parser.start(&e)?;
+                parser.end()?;
+            }
+            Event::End(_) => parser.end()?,
+            Event::Text(t) => parser.text(&t)?,
+            Event::CData(c) => {
+                if parser.depth == 0 {
+                    return Err(malformed());
+                }
+                parser.text(&c)?;
+            }
+            Event::GeneralRef(r) => {
+                if parser.depth == 0 {
+                    return Err(malformed());
+                }
+                let c = resolve_reference(&r)?;
+                parser.text(c.encode_utf8(&mut [0; 4]))?;
+            }
+            Event::Eof => break,
+        }
+        first = false;
+    }
+    if !parser.root_seen || !parser.root_closed || parser.depth != 0 {
+        return Err(malformed());
+    }
+    parser.body.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "e98e00bb-a72b-43dc-951d-3e45be6dfd03";
+    const B: &str = "41a4a250-747f-4aca-845d-c390ebc002ae";
+
+    fn id(s: &str) -> LinkId {
+        LinkId::from(uuid::Uuid::parse_str(s).unwrap())
+    }
+
+    fn limits(max_items: usize) -> Limits {
+        Limits {
+            max_items,
+            ..Limits::default()
+        }
+    }
+
+    fn json(body: &str) -> Result<DeleteOrRestore, RequestError> {
+        parse(body.as_bytes(), Format::Json, &limits(1000))
+    }
+
+    fn xml(body: &str) -> Result<DeleteOrRestore, RequestError> {
+        parse(body.as_bytes(), Format::Xml, &limits(1000))
+    }
+
+    /// An XML body with the seed's root and namespaces around `inner`.
+    fn doc(inner: &str) -> String {
+        format!(
+            r#"<DeleteOrRestore xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models">{inner}</DeleteOrRestore>"#
+        )
+    }
+
+    fn ids_xml(ids: &[&str]) -> String {
+        let items: String = ids
+            .iter()
+            .map(|i| format!("<d2p1:guid>{i}</d2p1:guid>"))
+            .collect();
+        format!(
+            r#"<ids xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays">{items}</ids>"#
+        )
+    }
+
+    fn malformed_err() -> RequestError {
+        RequestError::Body(BodyError::Malformed)
+    }
+
+    fn wrong(path: &str) -> RequestError {
+        RequestError::Body(BodyError::WrongType(JsonPath::root(path)))
+    }
+
+    fn wrong_item(index: usize) -> RequestError {
+        RequestError::Body(BodyError::WrongType(JsonPath::root("ids").index(index)))
+    }
+
+    fn expected_seed_value() -> DeleteOrRestore {
+        DeleteOrRestore {
+            ids: vec![id(A), id(B)],
+            deleted: true,
+            state: Some(true),
+        }
+    }
+
+    const SEED_JSON: &str = r#"{
+  "ids": [
+    "e98e00bb-a72b-43dc-951d-3e45be6dfd03",
+    "41a4a250-747f-4aca-845d-c390ebc002ae"
+  ],
+  "state": true,
+  "deleted": true,
+  "system_information": {
+    "creation": {
+      "user": {
+        "full_name": "sample string 12 sample string 11",
+        "id": "c4555e76-184f-44ab-bb52-d02f62f1b392",
+        "image_id": "e392da66-ad2b-49d7-a382-c06eb219e2a9",
+        "id_user_work_position": "11700d39-560f-4b3c-845e-92fd54854a15",
+        "id_shift": "8e6cb301-9c4e-4f0a-a331-7579de488c9d",
+        "code": "sample string 5",
+        "code2": "sample string 6",
+        "title": "sample string 9",
+        "introduction": "sample string 10",
+        "first_name": "sample string 11",
+        "last_name": "sample string 12"
+      },
+      "date": "2026-02-04T01:49:44Z"
+    },
+    "last_change": {
+      "user": {
+        "full_name": "sample string 12 sample string 11",
+        "id": "c4555e76-184f-44ab-bb52-d02f62f1b392",
+        "image_id": "e392da66-ad2b-49d7-a382-c06eb219e2a9",
+        "id_user_work_position": "11700d39-560f-4b3c-845e-92fd54854a15",
+        "id_shift": "8e6cb301-9c4e-4f0a-a331-7579de488c9d",
+        "code": "sample string 5",
+        "code2": "sample string 6",
+        "title": "sample string 9",
+        "introduction": "sample string 10",
+        "first_name": "sample string 11",
+        "last_name": "sample string 12"
+      },
+      "date": "2026-02-04T01:49:44Z"
+    }
+  }
+}"#;
+
+    const SEED_XML: &str = r#"<DeleteOrRestore xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models">
+  <deleted>true</deleted>
+  <ids xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays">
+    <d2p1:guid>e98e00bb-a72b-43dc-951d-3e45be6dfd03</d2p1:guid>
+    <d2p1:guid>41a4a250-747f-4aca-845d-c390ebc002ae</d2p1:guid>
+  </ids>
+  <state>true</state>
+  <system_information>
+    <creation>
+      <date>2026-02-04T02:49:44.2094022+01:00</date>
+      <user>
+        <code>sample string 5</code>
+        <code2>sample string 6</code2>
+        <first_name>sample string 11</first_name>
+        <full_name>sample string 12 sample string 11</full_name>
+        <id>c4555e76-184f-44ab-bb52-d02f62f1b392</id>
+        <id_shift>8e6cb301-9c4e-4f0a-a331-7579de488c9d</id_shift>
+        <id_user_work_position>11700d39-560f-4b3c-845e-92fd54854a15</id_user_work_position>
+        <image_id>e392da66-ad2b-49d7-a382-c06eb219e2a9</image_id>
+        <introduction>sample string 10</introduction>
+        <last_name>sample string 12</last_name>
+        <title>sample string 9</title>
+      </user>
+    </creation>
+    <last_change>
+      <date>2026-02-04T02:49:44.2094022+01:00</date>
+      <user>
+        <code>sample string 5</code>
+        <code2>sample string 6</code2>
+        <first_name>sample string 11</first_name>
+        <full_name>sample string 12 sample string 11</full_name>
+        <id>c4555e76-184f-44ab-bb52-d02f62f1b392</id>
+        <id_shift>8e6cb301-9c4e-4f0a-a331-7579de488c9d</id_shift>
+        <id_user_work_position>11700d39-560f-4b3c-845e-92fd54854a15</id_user_work_position>
+        <image_id>e392da66-ad2b-49d7-a382-c06eb219e2a9</image_id>
+        <introduction>sample string 10</introduction>
+        <last_name>sample string 12</last_name>
+        <title>sample string 9</title>
+      </user>
+    </last_change>
+  </system_information>
+</DeleteOrRestore>"#;
+
+    #[test]
+    fn content_types_map_to_formats() {
+        assert_eq!(
+            Format::from_content_type("application/json"),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_content_type("Text/JSON; charset=utf-8"),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_content_type("application/xml;charset=UTF-8"),
+            Some(Format::Xml)
+        );
+        assert_eq!(Format::from_content_type(" text/xml "), Some(Format::Xml));
+        assert_eq!(Format::from_content_type("text/plain"), None);
+        assert_eq!(
+            Format::from_content_type("application/x-www-form-urlencoded"),
+            None
+        );
+        assert_eq!(Format::from_content_type(""), None);
+        assert_eq!(Format::from_content_type("application/jsonx"), None);
+    }
+
+    #[test]
+    fn the_seed_samples_parse() {
+        assert_eq!(json(SEED_JSON).unwrap(), expected_seed_value());
+        assert_eq!(xml(SEED_XML).unwrap(), expected_seed_value());
+        let with_decl = format!("\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{SEED_XML}\n");
+        assert_eq!(xml(&with_decl).unwrap(), expected_seed_value());
+    }
+
+    #[test]
+    fn json_rules() {
+        let ok = json(&format!(
+            r#"{{"ids":["{A}","{A}"],"deleted":false,"state":null}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            ok,
+            DeleteOrRestore {
+                ids: vec![id(A), id(A)],
+                deleted: false,
+                state: None
+            }
+        );
+        let cases = [
+            ("[]", malformed_err()),
+            ("{", malformed_err()),
+            (r#"{"ids":["x"]}"#, missing("deleted")),
+            (r#"{"ids":["x"],"deleted":null}"#, missing("deleted")),
+            (r#"{"deleted":true}"#, missing("ids")),
+            (r#"{"deleted":true,"ids":null}"#, missing("ids")),
+            (r#"{"deleted":"yes","ids":[]}"#, wrong("deleted")),
+            (r#"{"deleted":true,"state":1,"ids":[]}"#, wrong("state")),
+            (r#"{"deleted":true,"ids":"x"}"#, wrong("ids")),
+            (r#"{"deleted":true,"ids":[]}"#, RequestError::EmptyList),
+            (
+                r#"{"deleted":true,"ids":[],"system_information":"x"}"#,
+                wrong("system_information"),
+            ),
+        ];
+        for (body, err) in cases {
+            assert_eq!(json(body).unwrap_err(), err, "{body}");
+        }
+        let bad_third = format!(r#"{{"deleted":true,"ids":["{A}","{B}",7,"nope"]}}"#);
+        assert_eq!(json(&bad_third).unwrap_err(), wrong_item(2));
+        let ok = json(&format!(
+            r#"{{"deleted":true,"ids":["{A}"],"system_information":null,"other":[1]}}"#
+        ))
+        .unwrap();
+        assert_eq!(ok.ids, vec![id(A)]);
+    }
+
+    #[test]
+    fn limits_apply_to_both_formats() {
+        let body = format!(r#"{{"deleted":true,"ids":["{A}","{B}","{A}"]}}"#);
+        assert_eq!(
+            parse(body.as_bytes(), Format::Json, &limits(2)).unwrap_err(),
+            RequestError::TooManyItems { max: 2 }
+        );
+        assert_eq!(
+            parse(body.as_bytes(), Format::Json, &limits(3))
+                .unwrap()
+                .ids
+                .len(),
+            3
+        );
+        let small = Limits {
+            max_body_bytes: 10,
+            ..Limits::default()
+        };
+        for format in [Format::Json, Format::Xml] {
+            // Checked before parsing: even garbage is reported as too large.
+            assert_eq!(
+                parse(&[b'<'; 11], format, &small).unwrap_err(),
+                RequestError::BodyTooLarge { max: 10 }
+            );
+        }
+        assert_eq!(
+            parse(b"{}", Format::Json, &small).unwrap_err(),
+            missing("deleted")
+        );
+    }
+
+    #[test]
+    fn xml_members_and_errors() {
+        let ok = xml(&doc(&format!(
+            "<state i:nil=\"true\"/><deleted> 0 </deleted>{}<unknown><x/>text</unknown>",
+            ids_xml(&[A, A])
+        )))
+        .unwrap();
+        assert_eq!(
+            ok,
+            DeleteOrRestore {
+                ids: vec![id(A), id(A)],
+                deleted: false,
+                state: None
+            }
+        );
+        let ids = ids_xml(&[A]);
+        let cases = [
+            (doc(&ids), missing("deleted")),
+            (
+                doc(&format!(r#"<deleted i:nil="true" />{ids}"#)),
+                missing("deleted"),
+            ),
+            (doc("<deleted>true</deleted>"), missing("ids")),
+            (
+                doc(r#"<deleted>true</deleted><ids i:nil="true"/>"#),
+                missing("ids"),
+            ),
+            (
+                doc(&format!("<deleted>yes</deleted>{ids}")),
+                wrong("deleted"),
+            ),
+            (doc(&format!("<deleted/>{ids}")), wrong("deleted")),
+            (
+                doc(&format!("<deleted><b>true</b></deleted>{ids}")),
+                wrong("deleted"),
+            ),
+            (
+                doc(&format!("<deleted>1</deleted><state>TRUE</state>{ids}")),
+                wrong("state"),
+            ),
+            (
+                doc("<deleted>1</deleted><ids>e98e00bb-a72b-43dc-951d-3e45be6dfd03</ids>"),
+                wrong("ids"),
+            ),
+            (doc("<deleted>1</deleted><ids/>"), RequestError::EmptyList),
+            (
+                doc("<deleted>1</deleted><ids>\n  </ids>"),
+                RequestError::EmptyList,
+            ),
+        ];
+        for (body, err) in cases {
+            assert_eq!(xml(&body).unwrap_err(), err, "{body}");
+        }
+        let state = xml(&doc(&format!(
+            "<deleted>1</deleted><state>\n false\t</state>{ids}"
+        )))
+        .unwrap();
+        assert_eq!(state.state, Some(false));
+        assert!(state.deleted);
+    }
+
+    #[test]
+    fn xml_ids_name_the_bad_element_by_index() {
+        let body = doc(&format!(
+            "<deleted>true</deleted>{}",
+            ids_xml(&[A, B, "not-a-uuid", "also bad"])
+        ));
+        assert_eq!(xml(&body).unwrap_err(), wrong_item(2));
+        let nested = doc(&format!(
+            r#"<deleted>true</deleted><ids xmlns:a="urn:x"><a:guid>{A}</a:guid><a:guid><b>{B}</b></a:guid></ids>"#
+        ));
+        assert_eq!(xml(&nested).unwrap_err(), wrong_item(1));
+        let nil = doc(&format!(
+            r#"<deleted>true</deleted><ids><guid i:nil="true"/><guid>{A}</guid></ids>"#
+        ));
+        assert_eq!(xml(&nil).unwrap_err(), wrong_item(0));
+        let empty_item = doc("<deleted>true</deleted><ids><guid/></ids>");
+        assert_eq!(xml(&empty_item).unwrap_err(), wrong_item(0));
+    }
+
+    #[test]
+    fn xml_ids_in_cdata_and_with_references() {
+        let body = doc(&format!(
+            "<deleted>true</deleted><ids><d:guid xmlns:d=\"urn:a\"><![CDATA[{A}]]></d:guid><guid> <![CDATA[{}]]>&#x31;{} </guid></ids>",
+            &B[..1],
+            &B[2..]
+        ));
+        assert_eq!(xml(&body).unwrap().ids, vec![id(A), id(B)]);
+        let predefined = doc(&format!(
+            "<deleted>&#116;ru&#x65;</deleted>{}<x a=\"&lt;&gt;&amp;&apos;&quot;\">&lt;&gt;&amp;&apos;&quot;</x>",
+            ids_xml(&[A])
+        ));
+        assert!(xml(&predefined).unwrap().deleted);
+    }
+
+    #[test]
+    fn xml_wrong_root_and_broken_documents_are_malformed() {
+        let ids = ids_xml(&[A]);
+        for body in [
+            String::new(),
+            "   ".to_owned(),
+            "not xml".to_owned(),
+            format!("<Other><deleted>true</deleted>{ids}</Other>"),
+            format!("<DeleteOrRestore><deleted>true</deleted>{ids}"),
+            format!("<DeleteOrRestore><deleted>true</deleted>{ids}</Other>"),
+            format!(
+                "{}<DeleteOrRestore/>",
+                doc(&format!("<deleted>true</deleted>{ids}"))
+            ),
+            format!("{}trailing", doc(&format!("<deleted>true</deleted>{ids}"))),
+            format!(
+                "<DeleteOrRestore a=\"1\" a=\"2\"><deleted>true</deleted>{ids}</DeleteOrRestore>"
+            ),
+            doc(&format!("<deleted>true</deleted>{ids}<x>&#0;</x>")),
+            doc(&format!("<deleted>true</deleted>{ids}<x>&#xD800;</x>")),
+            doc(&format!("<deleted>true</deleted>{ids}<x>&#1;</x>")),
+            format!(
+                "<DeleteOrRestore>{ids}<?xml version=\"1.0\"?><deleted>1</deleted></DeleteOrRestore>"
+            ),
+        ] {
+            assert_eq!(xml(&body).unwrap_err(), malformed_err(), "{body:?}");
+        }
+        assert_eq!(
+            parse(
+                b"<DeleteOrRestore>\xff</DeleteOrRestore>",
+                Format::Xml,
+                &limits(5)
+            )
+            .unwrap_err(),
+            malformed_err()
+        );
+    }
+
+    #[test]
+    fn xml_doctype_is_refused_without_expansion() {
+        let ids = ids_xml(&[A]);
+        let xxe = format!(
+            "<?xml version=\"1.0\"?><!DOCTYPE DeleteOrRestore [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}",
+            doc(&format!("<deleted>true</deleted>{ids}<x>&x;</x>"))
+        );
+        assert_eq!(xml(&xxe).unwrap_err(), malformed_err());
+        // Refused at the DOCTYPE itself, the first thing after the declaration.
+        let mut reader = Reader::from_str(&xxe);
+        assert!(matches!(reader.read_event(), Ok(Event::Decl(_))));
+        assert!(matches!(reader.read_event(), Ok(Event::DocType(_))));
+        let mut laughs = String::from("<!DOCTYPE lolz [<!ENTITY lol \"lol\">");
+        for i in 1..10 {
+            let prev = if i == 1 {
+                "lol".to_owned()
+            } else {
+                format!("lol{}", i - 1)
+            };
+            laughs.push_str(&format!(
+                "<!ENTITY lol{i} \"{}\">",
+                format!("&{prev};").repeat(10)
+            ));
+        }
+        laughs.push_str("]>");
+        laughs.push_str(&doc(&format!("<deleted>true</deleted>{ids}<x>&lol9;</x>")));
+        assert_eq!(xml(&laughs).unwrap_err(), malformed_err());
+        // A DOCTYPE without any entity is refused as well.
+        let plain = format!(
+            "<!DOCTYPE DeleteOrRestore>{}",
+            doc(&format!("<deleted>true</deleted>{ids}"))
+        );
+        assert_eq!(xml(&plain).unwrap_err(), malformed_err());
+    }
+
+    #[test]
+    fn xml_undeclared_entities_are_malformed() {
+        let ids = ids_xml(&[A]);
+        for body in [
+            doc(&format!("<deleted>true</deleted>{ids}<x>&x;</x>")),
+            doc(&format!("<deleted>true&nbsp;</deleted>{ids}")),
+            doc(&format!("<deleted>true</deleted>{ids}<x a=\"&x;\"/>")),
+            doc(&format!("<deleted>true</deleted>{ids}<x>& alone</x>")),
+        ] {
+            assert_eq!(xml(&body).unwrap_err(), malformed_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn xml_nesting_is_bounded() {
+        let nested = |levels: usize| {
+            // Root (1) + system_information (2) + `levels` more.
+            doc(&format!(
+                "<deleted>true</deleted>{}<system_information>{}{}</system_information>",
+                ids_xml(&[A]),
+                "<a>".repeat(levels),
+                "</a>".repeat(levels)
+            ))
+        };
+        assert!(xml(&nested(MAX_XML_DEPTH - 2)).is_ok());
+        assert_eq!(
+            xml(&nested(MAX_XML_DEPTH - 1)).unwrap_err(),
+            malformed_err()
+        );
+        // Deep and never closed: refused at depth 33, not read further.
+        let deep = doc(&format!("<deleted>true</deleted>{}", "<a>".repeat(100_000)));
+        assert_eq!(xml(&deep).unwrap_err(), malformed_err());
+        let deep_empty = format!("<DeleteOrRestore>{}<b/>", "<a>".repeat(MAX_XML_DEPTH - 1));
+        assert_eq!(xml(&deep_empty).unwrap_err(), malformed_err());
+    }
+
+    #[test]
+    fn xml_too_many_ids_stop_the_reader() {
+        let three = doc(&format!("<deleted>true</deleted>{}", ids_xml(&[A, B, A])));
+        assert_eq!(
+            parse(three.as_bytes(), Format::Xml, &limits(2)).unwrap_err(),
+            RequestError::TooManyItems { max: 2 }
+        );
+        assert_eq!(
+            parse(three.as_bytes(), Format::Xml, &limits(3))
+                .unwrap()
+                .ids
+                .len(),
+            3
+        );
+        // The third id is never read, nor is the broken rest of the body: the reader
+        // stopped at the limit.
+        let truncated =
+            format!("<DeleteOrRestore><ids><g>{A}</g><g>{B}</g><g>x</g><g>&x;</g></oops>");
+        assert_eq!(
+            parse(truncated.as_bytes(), Format::Xml, &limits(2)).unwrap_err(),
+            RequestError::TooManyItems { max: 2 }
+        );
+        // A million ids with a limit of 10: refused after the 11th, quickly.
+        let mut huge = String::from("<DeleteOrRestore><deleted>true</deleted><ids>");
+        for _ in 0..1_000_000 {
+            huge.push_str("<g>x</g>");
+        }
+        huge.push_str("</ids></DeleteOrRestore>");
+        let roomy = Limits {
+            max_items: 10,
+            max_body_bytes: huge.len(),
+            ..Limits::default()
+        };
+        let started = std::time::Instant::now();
+        assert_eq!(
+            parse(huge.as_bytes(), Format::Xml, &roomy).unwrap_err(),
+            RequestError::TooManyItems { max: 10 }
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+}

@@ -1,1 +1,783 @@
-//! The `Result` dialect of seed 003 (placeholder).
+//! The `Result` dialect of seed 003: every answer of `POST api/v1/users/bulk/delete` is a
+//! `Result` object, in JSON or in the seed's data-contract XML, whichever the client reads.
+//!
+//! Field names, member order and XML namespaces are the seed's; `id`, `name`, `url` and
+//! `inner_exception` exist in the contract but this service never fills them.
+
+use std::fmt::Write as _;
+
+use http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use crate::domain::LinkId;
+use crate::error::RequestError;
+use crate::json::BodyError;
+use crate::restore_request::Format;
+use crate::web::{json_response, with_body};
+
+/// One entry of `messages`. `kind` is rendered as "type" (a Rust keyword).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultMessage {
+    /// The seed's message `type`; always [`MESSAGE_ERROR`] here.
+    pub kind: i32,
+    /// The HTTP status number of the problem, so clients can branch on it per message.
+    pub code: i32,
+    /// Human-readable text; for body errors the same texts as the JSON dialect.
+    pub message: String,
+    /// The offending field as a JSON path (`ids[1]`), when there is one.
+    pub field: Option<String>,
+}
+
+/// What `data` holds: the operation and the ids it applied to (in request order, once each).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultData {
+    /// `true` when the ids were deleted, `false` when restored.
+    pub deleted: bool,
+    /// The ids the operation applied to.
+    pub ids: Vec<LinkId>,
+}
+
+/// The `Result` object. `id`, `name`, `url` and `inner_exception` are always null here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultBody {
+    /// One entry per problem.
+    pub messages: Vec<ResultMessage>,
+    /// How many of `messages` are errors (the seed's `count_of_errors`).
+    pub count_of_errors: usize,
+    /// The outcome, or null when nothing was done.
+    pub data: Option<ResultData>,
+    /// A free summary for people.
+    pub text: Option<String>,
+}
+
+/// `type` of every message this service emits (an error).
+pub const MESSAGE_ERROR: i32 = 1;
+
+/// The data-contract namespace of the seed's `Result` XML.
+const RESULT_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/UP.Core.Data";
+/// The XML Schema instance namespace, for `i:nil`.
+const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// The namespace of serialized arrays (`d2p1:guid`).
+const ARRAYS_NAMESPACE: &str = "http://schemas.microsoft.com/2003/10/Serialization/Arrays";
+/// The XML answer's content type.
+const XML_CONTENT_TYPE: &str = "application/xml; charset=utf-8";
+
+/// The answer in the given format, with status.
+pub fn respond(status: StatusCode, body: &ResultBody, format: Format) -> Response<Body> {
+    match format {
+        Format::Json => json_response(status, &JsonResult::from(body)),
+        Format::Xml => with_body(status, XML_CONTENT_TYPE, to_xml(body)),
+    }
+}
+
+/// A request-level error as a `Result`: status `err.status()`, one message (type 1, code =
+/// the HTTP status number, message, field), count_of_errors 1, data null.
+///
+/// `format` is both the body's format (it names "JSON" or "XML" in body errors) and the
+/// answer's; use [`request_error_in`] when they differ.
+pub fn request_error(err: &RequestError, format: Format) -> Response<Body> {
+    request_error_in(err, format, format)
+}
+
+/// [`request_error`] for a body read as `body` and an answer written as `answer` (a client
+/// may send XML and `Accept: application/json`; the message still says "Wrong XML body").
+pub fn request_error_in(err: &RequestError, body: Format, answer: Format) -> Response<Body> {
+    let result = ResultBody {
+        messages: vec![error_message(err, body)],
+        count_of_errors: 1,
+        data: None,
+        text: None,
+    };
+    respond(err.status(), &result, answer)
+}
+
+/// The `messages` entry of a request-level error, for a body read as `body`.
+///
+/// Body errors use the JSON dialect's texts with the format's name ("Wrong XML body: no
+/// value for `ids`") and name the field; list errors name `ids`; the others are the
+/// error's own text without a field.
+pub fn error_message(err: &RequestError, body: Format) -> ResultMessage {
+    let name = match body {
+        Format::Json => "JSON",
+        Format::Xml => "XML",
+    };
+    let (message, field) = match err {
+        RequestError::Body(BodyError::Malformed) => (format!("Wrong {name} body"), None),
+        RequestError::Body(BodyError::Missing(p)) => (
+            format!("Wrong {name} body: no value for `{p}`"),
+            Some(p.to_string()),
+        ),
+        RequestError::Body(BodyError::WrongType(p)) => (
+            format!("Wrong {name} body: value `{p}` was of the wrong type"),
+            Some(p.to_string()),
+        ),
+        RequestError::EmptyList | RequestError::TooManyItems { .. } => {
+            (err.to_string(), Some("ids".to_owned()))
+        }
+        RequestError::Unauthenticated(_)
+        | RequestError::Forbidden
+        | RequestError::EmptyAuthFactors
+        | RequestError::BodyTooLarge { .. }
+        | RequestError::UnsupportedMediaType
+        | RequestError::Unavailable => (err.to_string(), None),
+    };
+    ResultMessage {
+        kind: MESSAGE_ERROR,
+        code: i32::from(err.status().as_u16()),
+        message,
+        field,
+    }
+}
+
+/// The answer format: from `Accept` when it names JSON (application/json, text/json) or
+/// XML (application/xml, text/xml), honouring q-values roughly; `*/*`, absent or unusable
+/// -> the request's format (the seed offers both, so the client's own format is safest).
+///
+/// Each format scores the highest q of the ranges naming it, or else of a matching
+/// wildcard (`*/*`, `application/*`, `text/*`); the higher score wins, a tie keeps the
+/// request's format.
+pub fn response_format(accept: Option<&str>, request: Format) -> Format {
+    let Some(accept) = accept else {
+        return request;
+    };
+    let mut json: Option<u16> = None;
+    let mut xml: Option<u16> = None;
+    let mut wildcard: Option<u16> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim();
+        let Some(q) = quality(parts) else {
+            continue;
+        };
+        let best = match Format::from_media_type(media) {
+            Some(Format::Json) => &mut json,
+            Some(Format::Xml) => &mut xml,
+            None if ["*/*", "application/*", "text/*"]
+                .iter()
+                .any(|w| media.eq_ignore_ascii_case(w)) =>
+            {
+                &mut wildcard
+            }
+            None => continue,
+        };
+        *best = Some(best.map_or(q, |b| b.max(q)));
+    }
+    let json = json.or(wildcard).unwrap_or(0);
+    let xml = xml.or(wildcard).unwrap_or(0);
+    match json.cmp(&xml) {
+        std::cmp::Ordering::Greater => Format::Json,
+        std::cmp::Ordering::Less => Format::Xml,
+        std::cmp::Ordering::Equal => request,
+    }
+}
+
+/// The q-value of a media range's parameters in thousandths (1000 when absent); `None`
+/// when it does not parse, so the range is ignored.
+fn quality<'a>(params: impl Iterator<Item = &'a str>) -> Option<u16> {
+    for param in params {
+        if let Some((key, value)) = param.split_once('=')
+            && key.trim().eq_ignore_ascii_case("q")
+        {
+            let q: f32 = value.trim().parse().ok()?;
+            if !(0.0..=1.0).contains(&q) {
+                return None;
+            }
+            // In range 0..=1000 by the check above.
+            return Some((q * 1000.0).round() as u16);
+        }
+    }
+    Some(1000)
+}
+
+/// The JSON shape, members in the seed's order.
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    messages: Vec<JsonMessage<'a>>,
+    count_of_errors: usize,
+    id: Option<()>,
+    name: Option<&'a str>,
+    data: Option<JsonData<'a>>,
+    url: Option<&'a str>,
+    text: Option<&'a str>,
+    inner_exception: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonMessage<'a> {
+    #[serde(rename = "type")]
+    kind: i32,
+    code: i32,
+    message: &'a str,
+    field: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonData<'a> {
+    deleted: bool,
+    ids: &'a [LinkId],
+}
+
+impl<'a> From<&'a ResultBody> for JsonResult<'a> {
+    fn from(body: &'a ResultBody) -> Self {
+        Self {
+            messages: body
+                .messages
+                .iter()
+                .map(|m| JsonMessage {
+                    kind: m.kind,
+                    code: m.code,
+                    message: &m.message,
+                    field: m.field.as_deref(),
+                })
+                .collect(),
+            count_of_errors: body.count_of_errors,
+            id: None,
+            name: None,
+            data: body.data.as_ref().map(|d| JsonData {
+                deleted: d.deleted,
+                ids: &d.ids,
+            }),
+            url: None,
+            text: body.text.as_deref(),
+            inner_exception: None,
+        }
+    }
+}
+
+/// Appends `text` as XML character data: markup characters escaped, `\r` kept as a
+/// reference (parsers would fold it), characters XML 1.0 cannot carry replaced by U+FFFD.
+fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#xD;"),
+            '\t' | '\n' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'.. => {
+                out.push(c)
+            }
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+}
+
+/// `<name>text</name>`, text escaped.
+fn push_element(out: &mut String, name: &str, text: &str) {
+    let _ = write!(out, "<{name}>");
+    push_escaped(out, text);
+    let _ = write!(out, "</{name}>");
+}
+
+/// `<name i:nil="true" />`, the data contract's null.
+fn push_nil(out: &mut String, name: &str) {
+    let _ = write!(out, r#"<{name} i:nil="true" />"#);
+}
+
+fn push_optional(out: &mut String, name: &str, text: Option<&str>) {
+    match text {
+        Some(t) => push_element(out, name, t),
+        None => push_nil(out, name),
+    }
+}
+
+/// The seed's data-contract XML: members in alphabetical order, nulls as `i:nil`.
+fn to_xml(body: &ResultBody) -> String {
+    let mut out = String::from(r#"<?xml version="1.0" encoding="utf-8"?>"#);
+    let _ = write!(
+        out,
+        r#"<Result xmlns:i="{XSI_NAMESPACE}" xmlns="{RESULT_NAMESPACE}">"#
+    );
+    push_element(
+        &mut out,
+        "count_of_errors",
+        &body.count_of_errors.to_string(),
+    );
+    match &body.data {
+        None => push_nil(&mut out, "data"),
+        Some(data) => {
+            out.push_str("<data>");
+            push_element(
+                &mut out,
+                "deleted",
+                if data.deleted { "true" } else { "false" },
+            );
+            if data.ids.is_empty() {
+                let _ = write!(out, r#"<ids xmlns:d2p1="{ARRAYS_NAMESPACE}" />"#);
+            } else {
+                let _ = write!(out, r#"<ids xmlns:d2p1="{ARRAYS_NAMESPACE}">"#);
+                for id in &data.ids {
+                    let _ = write!(out, "<d2p1:guid>{id}</d2p1:guid>");
+                }
+                out.push_str("</ids>");
+            }
+            out.push_str("</data>");
+        }
+    }
+    push_nil(&mut out, "id");
+    push_nil(&mut out, "inner_exception");
+    if body.messages.is_empty() {
+        out.push_str("<messages />");
+    } else {
+        out.push_str("<messages>");
+        for m in &body.messages {
+            out.push_str("<ResultMessage>");
+            push_element(&mut out, "code", &m.code.to_string());
+            push_optional(&mut out, "field", m.field.as_deref());
+            push_element(&mut out, "message", &m.message);
+            push_element(&mut out, "type", &m.kind.to_string());
+            out.push_str("</ResultMessage>");
+        }
+        out.push_str("</messages>");
+    }
+    push_nil(&mut out, "name");
+    push_optional(&mut out, "text", body.text.as_deref());
+    push_nil(&mut out, "url");
+    out.push_str("</Result>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthError;
+    use crate::json::JsonPath;
+    use quick_xml::Reader;
+    use quick_xml::events::Event;
+    use serde_json::{Value, json};
+
+    const A: &str = "e98e00bb-a72b-43dc-951d-3e45be6dfd03";
+    const B: &str = "41a4a250-747f-4aca-845d-c390ebc002ae";
+
+    fn id(s: &str) -> LinkId {
+        LinkId::from(uuid::Uuid::parse_str(s).unwrap())
+    }
+
+    fn json_body(r: &Response<Body>) -> Value {
+        serde_json::from_slice(r.body().as_ref()).unwrap()
+    }
+
+    fn text_body(r: &Response<Body>) -> String {
+        String::from_utf8(r.body().as_ref().to_vec()).unwrap()
+    }
+
+    /// An element read back from the XML answer.
+    #[derive(Debug, Default)]
+    struct Node {
+        name: String,
+        attrs: Vec<(String, String)>,
+        text: String,
+        children: Vec<Node>,
+    }
+
+    impl Node {
+        fn child(&self, name: &str) -> &Node {
+            self.children
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap_or_else(|| panic!("no <{name}> in <{}>", self.name))
+        }
+
+        fn names(&self) -> Vec<&str> {
+            self.children.iter().map(|c| c.name.as_str()).collect()
+        }
+
+        fn attr(&self, name: &str) -> Option<&str> {
+            self.attrs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+
+        fn is_nil(&self) -> bool {
+            self.attr("i:nil") == Some("true") && self.children.is_empty() && self.text.is_empty()
+        }
+    }
+
+    fn node_of(e: &quick_xml::events::BytesStart<'_>) -> Node {
+        Node {
+            name: e.name().as_ref().to_owned(),
+            attrs: e
+                .attributes()
+                .map(|a| {
+                    let a = a.unwrap();
+                    (
+                        a.key.as_ref().to_owned(),
+                        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .unwrap()
+                            .into_owned(),
+                    )
+                })
+                .collect(),
+            ..Node::default()
+        }
+    }
+
+    /// Parses an answer with quick-xml (all checks on) into its root element.
+    fn parse_xml(xml: &str) -> Node {
+        let mut reader = Reader::from_str(xml);
+        reader.config_mut().enable_all_checks(true);
+        let mut stack: Vec<Node> = vec![Node::default()];
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Start(e) => stack.push(node_of(&e)),
+                Event::Empty(e) => {
+                    let n = node_of(&e);
+                    stack.last_mut().unwrap().children.push(n);
+                }
+                Event::End(_) => {
+                    let n = stack.pop().unwrap();
+                    stack.last_mut().unwrap().children.push(n);
+                }
+                Event::Text(t) => stack.last_mut().unwrap().text.push_str(&t.xml10_content()),
+                Event::GeneralRef(r) => {
+                    let c = match r.resolve_char_ref().unwrap() {
+                        Some(c) => c,
+                        None => match &*r {
+                            "lt" => '<',
+                            "gt" => '>',
+                            "amp" => '&',
+                            "apos" => '\'',
+                            "quot" => '"',
+                            other => panic!("unexpected entity {other}"),
+                        },
+                    };
+                    stack.last_mut().unwrap().text.push(c);
+                }
+                Event::Decl(_) => {}
+                Event::Eof => break,
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+        let mut doc = stack.pop().unwrap();
+        assert!(stack.is_empty());
+        assert_eq!(doc.children.len(), 1, "one root element");
+        doc.children.pop().unwrap()
+    }
+
+    fn check_root(root: &Node) {
+        assert_eq!(root.name, "Result");
+        assert_eq!(root.attr("xmlns:i"), Some(XSI_NAMESPACE));
+        assert_eq!(root.attr("xmlns"), Some(RESULT_NAMESPACE));
+        assert_eq!(
+            root.names(),
+            [
+                "count_of_errors",
+                "data",
+                "id",
+                "inner_exception",
+                "messages",
+                "name",
+                "text",
+                "url"
+            ]
+        );
+        for null in ["id", "inner_exception", "name", "url"] {
+            assert!(root.child(null).is_nil(), "{null} is nil");
+        }
+    }
+
+    fn error_cases() -> Vec<(RequestError, u16, &'static str, Option<&'static str>)> {
+        vec![
+            (
+                RequestError::Body(BodyError::Malformed),
+                400,
+                "Wrong JSON body",
+                None,
+            ),
+            (
+                RequestError::Body(BodyError::Missing(JsonPath::root("deleted"))),
+                400,
+                "Wrong JSON body: no value for `deleted`",
+                Some("deleted"),
+            ),
+            (
+                RequestError::Body(BodyError::WrongType(JsonPath::root("ids").index(1))),
+                400,
+                "Wrong JSON body: value `ids[1]` was of the wrong type",
+                Some("ids[1]"),
+            ),
+            (
+                RequestError::EmptyList,
+                400,
+                "List cannot be empty",
+                Some("ids"),
+            ),
+            (
+                RequestError::TooManyItems { max: 1000 },
+                400,
+                "List cannot contain more than 1000 items",
+                Some("ids"),
+            ),
+            (
+                RequestError::BodyTooLarge { max: 10 },
+                400,
+                "Request body cannot be larger than 10 bytes",
+                None,
+            ),
+            (
+                RequestError::Unauthenticated(AuthError::Expired),
+                401,
+                "Log In",
+                None,
+            ),
+            (
+                RequestError::Forbidden,
+                403,
+                "Administrator rights required",
+                None,
+            ),
+            (
+                RequestError::Unavailable,
+                503,
+                "Service temporarily unavailable, try again later",
+                None,
+            ),
+            (
+                RequestError::UnsupportedMediaType,
+                415,
+                "Unsupported content type",
+                None,
+            ),
+            (
+                RequestError::EmptyAuthFactors,
+                400,
+                "auth_factors must contain at least one item",
+                None,
+            ),
+        ]
+    }
+
+    #[test]
+    fn request_errors_in_json() {
+        for (err, status, message, field) in error_cases() {
+            let r = request_error(&err, Format::Json);
+            assert_eq!(r.status().as_u16(), status);
+            assert_eq!(r.headers()["content-type"], "application/json");
+            assert_eq!(
+                json_body(&r),
+                json!({
+                    "messages": [{"type": 1, "code": status, "message": message, "field": field}],
+                    "count_of_errors": 1,
+                    "id": null,
+                    "name": null,
+                    "data": null,
+                    "url": null,
+                    "text": null,
+                    "inner_exception": null
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn request_errors_in_xml() {
+        for (err, status, message, field) in error_cases() {
+            let r = request_error(&err, Format::Xml);
+            assert_eq!(r.status().as_u16(), status);
+            assert_eq!(
+                r.headers()["content-type"],
+                "application/xml; charset=utf-8"
+            );
+            let root = parse_xml(&text_body(&r));
+            check_root(&root);
+            assert_eq!(root.child("count_of_errors").text, "1");
+            assert!(root.child("data").is_nil());
+            assert!(root.child("text").is_nil());
+            let messages = root.child("messages");
+            assert_eq!(messages.names(), ["ResultMessage"]);
+            let m = messages.child("ResultMessage");
+            assert_eq!(m.names(), ["code", "field", "message", "type"]);
+            assert_eq!(m.child("code").text, status.to_string());
+            assert_eq!(m.child("type").text, "1");
+            let expected = message.replacen("JSON", "XML", 1);
+            assert_eq!(m.child("message").text, expected);
+            match field {
+                Some(f) => assert_eq!(m.child("field").text, f),
+                None => assert!(m.child("field").is_nil()),
+            }
+        }
+    }
+
+    #[test]
+    fn body_errors_name_the_body_format_not_the_answer_format() {
+        let err = RequestError::Body(BodyError::Missing(JsonPath::root("ids")));
+        let r = request_error_in(&err, Format::Xml, Format::Json);
+        assert_eq!(
+            json_body(&r)["messages"][0]["message"],
+            "Wrong XML body: no value for `ids`"
+        );
+        assert_eq!(
+            error_message(&RequestError::Body(BodyError::Malformed), Format::Xml),
+            ResultMessage {
+                kind: MESSAGE_ERROR,
+                code: 400,
+                message: "Wrong XML body".into(),
+                field: None
+            }
+        );
+    }
+
+    fn sample() -> ResultBody {
+        ResultBody {
+            messages: vec![
+                ResultMessage {
+                    kind: MESSAGE_ERROR,
+                    code: 404,
+                    message: "User <b> & \"co\" isn't here ]]> \r\n\u{1}".into(),
+                    field: Some("ids[1]".into()),
+                },
+                ResultMessage {
+                    kind: MESSAGE_ERROR,
+                    code: 409,
+                    message: "second".into(),
+                    field: None,
+                },
+            ],
+            count_of_errors: 2,
+            data: Some(ResultData {
+                deleted: true,
+                ids: vec![id(A), id(B)],
+            }),
+            text: Some("1 of 3 <done>".into()),
+        }
+    }
+
+    #[test]
+    fn results_in_json() {
+        let r = respond(StatusCode::OK, &sample(), Format::Json);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(
+            json_body(&r),
+            json!({
+                "messages": [
+                    {"type": 1, "code": 404, "message": "User <b> & \"co\" isn't here ]]> \r\n\u{1}", "field": "ids[1]"},
+                    {"type": 1, "code": 409, "message": "second", "field": null}
+                ],
+                "count_of_errors": 2,
+                "id": null,
+                "name": null,
+                "data": {"deleted": true, "ids": [A, B]},
+                "url": null,
+                "text": "1 of 3 <done>",
+                "inner_exception": null
+            })
+        );
+        // Members in the seed's order.
+        let text = text_body(&r);
+        let order: Vec<usize> = [
+            "\"messages\"",
+            "\"count_of_errors\"",
+            "\"id\"",
+            "\"name\"",
+            "\"data\"",
+            "\"url\"",
+            "\"text\"",
+            "\"inner_exception\"",
+        ]
+        .iter()
+        .map(|k| text.rfind(k).unwrap())
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+
+    #[test]
+    fn results_in_xml() {
+        let r = respond(StatusCode::OK, &sample(), Format::Xml);
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/xml; charset=utf-8"
+        );
+        let xml = text_body(&r);
+        assert!(xml.starts_with(r#"<?xml version="1.0" encoding="utf-8"?><Result "#));
+        let root = parse_xml(&xml);
+        check_root(&root);
+        assert_eq!(root.child("count_of_errors").text, "2");
+        assert_eq!(root.child("text").text, "1 of 3 <done>");
+        let data = root.child("data");
+        assert_eq!(data.names(), ["deleted", "ids"]);
+        assert_eq!(data.child("deleted").text, "true");
+        let ids = data.child("ids");
+        assert_eq!(ids.attr("xmlns:d2p1"), Some(ARRAYS_NAMESPACE));
+        assert_eq!(ids.names(), ["d2p1:guid", "d2p1:guid"]);
+        let texts: Vec<&str> = ids.children.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, [A, B]);
+        let messages = &root.child("messages").children;
+        assert_eq!(messages.len(), 2);
+        assert_eq!(
+            messages[0].child("message").text,
+            "User <b> & \"co\" isn't here ]]> \r\n\u{FFFD}"
+        );
+        assert_eq!(messages[0].child("field").text, "ids[1]");
+        assert_eq!(messages[0].child("code").text, "404");
+        assert!(messages[1].child("field").is_nil());
+        assert_eq!(messages[1].child("code").text, "409");
+    }
+
+    #[test]
+    fn empty_lists_render_as_empty_elements() {
+        let body = ResultBody {
+            messages: vec![],
+            count_of_errors: 0,
+            data: Some(ResultData {
+                deleted: false,
+                ids: vec![],
+            }),
+            text: None,
+        };
+        let xml = text_body(&respond(StatusCode::OK, &body, Format::Xml));
+        assert!(xml.contains("<messages />"), "{xml}");
+        assert!(
+            xml.contains(&format!(
+                r#"<data><deleted>false</deleted><ids xmlns:d2p1="{ARRAYS_NAMESPACE}" /></data>"#
+            )),
+            "{xml}"
+        );
+        let root = parse_xml(&xml);
+        check_root(&root);
+        assert!(root.child("messages").children.is_empty());
+        let j = json_body(&respond(StatusCode::OK, &body, Format::Json));
+        assert_eq!(j["messages"], json!([]));
+        assert_eq!(j["data"], json!({"deleted": false, "ids": []}));
+    }
+
+    #[test]
+    fn the_answer_format_follows_accept() {
+        use Format::{Json, Xml};
+        let cases = [
+            (None, Json, Json),
+            (None, Xml, Xml),
+            (Some("*/*"), Xml, Xml),
+            (Some("application/json"), Xml, Json),
+            (Some("text/json"), Xml, Json),
+            (Some("application/xml"), Json, Xml),
+            (Some("Text/XML; charset=utf-8"), Json, Xml),
+            (Some("text/html"), Xml, Xml),
+            (Some(""), Json, Json),
+            (Some("garbage;;;q=="), Json, Json),
+            (Some("application/xml;q=0.5, application/json"), Xml, Json),
+            (Some("application/json;q=0.1, text/xml;q=0.9"), Json, Xml),
+            (Some("application/json, application/xml"), Xml, Xml),
+            (Some("application/json, application/xml"), Json, Json),
+            (Some("application/json;q=0, */*"), Json, Xml),
+            (Some("application/xml;q=0.4, */*;q=0.8"), Xml, Json),
+            (Some("application/json;q=0"), Json, Json),
+            (
+                Some("application/json;q=2, application/xml;q=0.3"),
+                Json,
+                Xml,
+            ),
+            (Some("text/*, application/json;q=0.5"), Json, Xml),
+        ];
+        for (accept, request, expected) in cases {
+            assert_eq!(
+                response_format(accept, request),
+                expected,
+                "{accept:?} {request:?}"
+            );
+        }
+    }
+}
