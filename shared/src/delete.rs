@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::config::Limits;
 use crate::deadline::Deadline;
+use crate::dialect::result::{MESSAGE_ERROR, ResultBody, ResultData, ResultMessage};
 use crate::domain::{LinkId, Timestamp};
 use crate::error::RequestError;
 use crate::json::{FromJson, JsonPath, Obj, parse_object};
@@ -100,6 +101,54 @@ pub async fn delete_users(
             ItemOutcome::delete(*id, info)
         })
         .collect())
+}
+
+/// The seed 003 `Result` of a soft delete or restore: one message per id that was not
+/// applied (`code` 404 not found, 503 not processed; `field` `ids[i]`), `data` holding the
+/// operation and the ids applied (each once, in request order), `text` a summary.
+pub fn removal_result(ids: &[LinkId], outcomes: &[RemovalOutcome], deleted: bool) -> ResultBody {
+    let mut messages = Vec::new();
+    let mut applied = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, (id, outcome)) in ids.iter().zip(outcomes).enumerate() {
+        let (code, message) = match outcome {
+            RemovalOutcome::Applied => {
+                if seen.insert(*id) {
+                    applied.push(*id);
+                }
+                continue;
+            }
+            RemovalOutcome::NotFound => (404, format!("User {id} not found")),
+            RemovalOutcome::NotProcessed => (
+                503,
+                format!("User {id} was not processed before the deadline; send it again"),
+            ),
+        };
+        messages.push(ResultMessage {
+            kind: MESSAGE_ERROR,
+            code,
+            message,
+            field: Some(format!("ids[{i}]")),
+        });
+    }
+    let verb = if deleted { "deleted" } else { "restored" };
+    ResultBody {
+        count_of_errors: messages.len(),
+        text: Some(format!(
+            "{} of {} users {verb}",
+            applied.len(),
+            seen_count(ids)
+        )),
+        messages,
+        data: Some(ResultData {
+            deleted,
+            ids: applied,
+        }),
+    }
+}
+
+fn seen_count(ids: &[LinkId]) -> usize {
+    ids.iter().collect::<HashSet<_>>().len()
 }
 
 /// Applies `removal` to every id; returns one outcome per id, in request order (a

@@ -145,6 +145,65 @@ impl TestApp {
         response_json(resp)
     }
 
+    /// `POST /api/v1/users/bulk/delete` as an admin with a body of the given content
+    /// type; answers status, content type and body text.
+    pub async fn delete_or_restore(
+        &self,
+        body: &str,
+        content_type: Option<&str>,
+        accept: Option<&str>,
+    ) -> (u16, String, String) {
+        self.delete_or_restore_as(body, content_type, accept, Some(&self.admin_token()))
+            .await
+    }
+
+    /// `POST /api/v1/users/bulk/delete` with any token.
+    pub async fn delete_or_restore_as(
+        &self,
+        body: &str,
+        content_type: Option<&str>,
+        accept: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, String, String) {
+        let mut builder = http::Request::builder()
+            .method("POST")
+            .uri("/api/v1/users/bulk/delete");
+        if let Some(ct) = content_type {
+            builder = builder.header("content-type", ct);
+        }
+        if let Some(a) = accept {
+            builder = builder.header("accept", a);
+        }
+        if let Some(t) = token {
+            builder = builder.header("x-auth-token", t);
+        }
+        let req = builder.body(Body::from(body.to_owned())).expect("request");
+        let resp = delete_or_restore_users::handle(&self.app, req)
+            .await
+            .expect("handler");
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = String::from_utf8_lossy(resp.body().as_ref()).into_owned();
+        (status, ctype, text)
+    }
+
+    /// Soft delete (`deleted: true`) or restore the ids, as JSON; answers the `Result`.
+    pub async fn soft(&self, ids: &[&str], deleted: bool, state: Option<bool>) -> (u16, Value) {
+        let mut body = json!({ "ids": ids, "deleted": deleted });
+        if let Some(s) = state {
+            body["state"] = json!(s);
+        }
+        let (status, _, text) = self
+            .delete_or_restore(&body.to_string(), Some("application/json"), None)
+            .await;
+        (status, serde_json::from_str(&text).expect("JSON Result"))
+    }
+
     /// DynamoDB requests made since `before`.
     pub fn calls_since(&self, before: &CallCounts) -> CallCounts {
         self.calls.snapshot().since(before)

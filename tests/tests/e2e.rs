@@ -96,3 +96,83 @@ async fn errors_over_http_keep_the_documented_shape() {
     .await;
     assert_eq!((status, body), (400, json!({"error": "Wrong JSON body"})));
 }
+
+async fn send(
+    method: reqwest::Method,
+    path: &str,
+    body: String,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    let mut req = client()
+        .request(method, format!("{}{path}", base()))
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, ctype, resp.text().await.expect("body"))
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn soft_delete_in_xml_then_hard_delete_over_http() {
+    let id = uuid::Uuid::new_v4().to_string();
+    let admin = token(Some("admin"));
+    let auth = format!("Bearer {admin}");
+    let user = json!({"list_items": [{"link_id": id, "name": format!("E2E soft {id}"),
+        "auth_factors": [{"type": "pin", "number": format!("soft-{id}")}]}]});
+    let (status, _, _) = post("/api/v1/users/bulk", user.to_string(), Some(&admin)).await;
+    assert_eq!(status, 200);
+
+    let xml = format!(
+        r#"<DeleteOrRestore xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models"><deleted>true</deleted><ids xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><d2p1:guid>{id}</d2p1:guid></ids></DeleteOrRestore>"#
+    );
+    let (status, ctype, text) = send(
+        reqwest::Method::POST,
+        "/api/v1/users/bulk/delete",
+        xml,
+        &[
+            ("content-type", "application/xml"),
+            ("x-auth-token", &admin),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(ctype.starts_with("application/xml"), "{ctype}");
+    assert!(
+        text.contains("<count_of_errors>0</count_of_errors>"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("<d2p1:guid>{id}</d2p1:guid>")),
+        "{text}"
+    );
+
+    let body = json!({ "link_ids": [id, id] }).to_string();
+    let (status, _, text) = send(
+        reqwest::Method::DELETE,
+        "/api/v1/users/bulk",
+        body,
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        answer,
+        json!({"result": [
+            {"link_id": id, "success": true, "extended_info": "deleted"},
+            {"link_id": id, "success": false, "extended_info": "not_found"},
+        ]})
+    );
+}

@@ -6,9 +6,18 @@
 
 use std::fmt::Write as _;
 
+use std::future::Future;
+
 use http::StatusCode;
-use lambda_http::{Body, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::deadline::Deadline;
+use crate::restore_request::{self, DeleteOrRestore};
+use crate::store::StoreError;
+use crate::web;
 
 use crate::domain::LinkId;
 use crate::error::RequestError;
@@ -337,6 +346,63 @@ fn to_xml(body: &ResultBody) -> String {
     push_nil(&mut out, "url");
     out.push_str("</Result>");
     out
+}
+
+/// Serves the seed 003 endpoint: pick the body format from `Content-Type` (JSON when
+/// absent) and the answer format from `Accept`, authenticate (admin), parse, run the
+/// service, answer its `Result` with 200, and log one summary line. Every refusal is a
+/// `Result` too, in the negotiated format.
+pub async fn serve<S, F>(
+    app: &App,
+    req: &Request,
+    operation: &'static str,
+    service: S,
+) -> Response<Body>
+where
+    S: FnOnce(Principal, DeleteOrRestore, Deadline) -> F,
+    F: Future<Output = Result<ResultBody, StoreError>>,
+{
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let accept = header(http::header::ACCEPT);
+    let body_format = match header(http::header::CONTENT_TYPE) {
+        None => Some(Format::Json),
+        Some(ct) => Format::from_content_type(ct),
+    };
+    let Some(body_format) = body_format else {
+        let answer = response_format(accept, Format::Json);
+        return request_error(&RequestError::UnsupportedMediaType, answer);
+    };
+    let answer = response_format(accept, body_format);
+    let refuse = |e: &RequestError| request_error_in(e, body_format, answer);
+    let deadline = web::deadline(req, &app.config);
+    let principal = match web::require_admin(req, &app.config.auth) {
+        Ok(p) => p,
+        Err(e) => return refuse(&e),
+    };
+    let input = match restore_request::parse(req.body().as_ref(), body_format, &app.config.limits) {
+        Ok(input) => input,
+        Err(e) => return refuse(&e),
+    };
+    let ids = input.ids.len();
+    let before = app.calls.snapshot();
+    let result = service(principal, input, deadline).await;
+    let calls = app.calls.snapshot().since(&before);
+    match result {
+        Ok(body) => {
+            tracing::info!(
+                operation,
+                ids,
+                errors = body.count_of_errors,
+                dynamodb_calls = %calls,
+                "{operation} done"
+            );
+            respond(StatusCode::OK, &body, answer)
+        }
+        Err(e) => {
+            tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
+            refuse(&RequestError::Unavailable)
+        }
+    }
 }
 
 #[cfg(test)]

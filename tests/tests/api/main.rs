@@ -2,6 +2,7 @@
 //! per test. Run through `make test`, which starts DynamoDB Local.
 
 mod delete;
+mod soft_delete;
 mod upsert_apply;
 mod upsert_contract;
 mod upsert_cost;
