@@ -58,6 +58,9 @@ pub struct Config {
     pub default_budget: Duration,
     /// DynamoDB requests in flight per invocation (`DYNAMODB_CONCURRENCY`, default 8).
     pub concurrency: usize,
+    /// How long soft-deleted users are kept before the scheduled clean-up purges them
+    /// (`SOFT_DELETE_RETENTION_DAYS`, default 30).
+    pub soft_delete_retention: Duration,
     /// Token verification.
     pub auth: Authenticator,
 }
@@ -153,6 +156,9 @@ impl Config {
             deadline_margin: Duration::from_millis(env.parse("DEADLINE_MARGIN_MS", 2000u64)?),
             default_budget: Duration::from_millis(env.parse("DEFAULT_BUDGET_MS", 25_000u64)?),
             concurrency,
+            soft_delete_retention: Duration::from_secs(
+                86_400 * env.parse("SOFT_DELETE_RETENTION_DAYS", 30u64)?,
+            ),
             auth,
         })
     }

@@ -33,6 +33,20 @@ impl Deadline {
         Self::after(left.saturating_sub(margin))
     }
 
+    /// The deadline of a Lambda invocation (`deadline_ms`, Unix milliseconds, as the runtime
+    /// reports it) minus `margin`; when the value is not a plausible epoch time (`cargo
+    /// lambda watch` sends its timeout, e.g. `600000`, in that header) or absent (0),
+    /// `default_budget` from now.
+    pub fn for_invocation(deadline_ms: u64, margin: Duration, default_budget: Duration) -> Self {
+        /// 2001-09-09 in Unix milliseconds: anything earlier is not an epoch time.
+        const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
+        if deadline_ms >= PLAUSIBLE_EPOCH_MS {
+            Self::from_epoch_millis(deadline_ms, margin)
+        } else {
+            Self::after(default_budget)
+        }
+    }
+
     /// Time left.
     pub fn remaining(&self) -> Duration {
         self.at.saturating_duration_since(Instant::now())
@@ -117,6 +131,14 @@ mod tests {
         assert_eq!(b.attempts(), 1);
         assert!(!b.wait(&Deadline::after(Duration::ZERO)).await);
         assert_eq!(b.attempts(), 2);
+    }
+
+    #[test]
+    fn implausible_deadlines_fall_back_to_the_default_budget() {
+        let d = Deadline::for_invocation(600_000, Duration::ZERO, Duration::from_secs(30));
+        assert!(d.remaining() > Duration::from_secs(29));
+        let d = Deadline::for_invocation(0, Duration::ZERO, Duration::from_secs(5));
+        assert!(d.remaining() <= Duration::from_secs(5) && !d.expired());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::deadline::Deadline;
 use crate::dialect::result::{MESSAGE_ERROR, ResultBody, ResultData, ResultMessage};
 use crate::domain::{LinkId, Timestamp};
 use crate::error::RequestError;
+use crate::filter::Filter;
 use crate::json::{FromJson, JsonPath, Obj, parse_object};
 use crate::outcome::{ExtendedInfo, ItemOutcome};
 use crate::state::{Known, Lookup, NameChange};
@@ -52,9 +53,17 @@ pub fn parse_delete_request(body: &[u8], limits: &Limits) -> Result<Vec<LinkId>,
 
 /// What to do to each user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Removal {
+pub enum Removal<'a> {
     /// Remove the user and free its identifiers.
     Delete,
+    /// Remove the user if it is live and matches the filter at the moment of deletion
+    /// (seed 004); the filter is the delete's condition.
+    DeleteMatching(&'a Filter),
+    /// Remove a user soft-deleted before this stored time (the scheduled clean-up).
+    Purge {
+        /// Users soft-deleted at or after this time are kept.
+        deleted_before: &'a str,
+    },
     /// Mark the user deleted (who, when); `state`, when given, sets its active flag.
     SoftDelete {
         /// New value of `active`, if any.
@@ -74,6 +83,9 @@ pub enum RemovalOutcome {
     Applied,
     /// No such user.
     NotFound,
+    /// The user does not (or no longer) qualify: it stopped matching the filter, was
+    /// restored, or was soft-deleted too recently. Nothing was written.
+    Skipped,
     /// Not applied before the deadline; safe to send again.
     NotProcessed,
 }
@@ -95,7 +107,9 @@ pub async fn delete_users(
             let first = seen.insert(*id);
             let info = match outcome {
                 RemovalOutcome::Applied if first => ExtendedInfo::Deleted,
-                RemovalOutcome::Applied | RemovalOutcome::NotFound => ExtendedInfo::NotFound,
+                RemovalOutcome::Applied | RemovalOutcome::NotFound | RemovalOutcome::Skipped => {
+                    ExtendedInfo::NotFound
+                }
                 RemovalOutcome::NotProcessed => ExtendedInfo::NotProcessed,
             };
             ItemOutcome::delete(*id, info)
@@ -118,7 +132,9 @@ pub fn removal_result(ids: &[LinkId], outcomes: &[RemovalOutcome], deleted: bool
                 }
                 continue;
             }
-            RemovalOutcome::NotFound => (404, format!("User {id} not found")),
+            RemovalOutcome::NotFound | RemovalOutcome::Skipped => {
+                (404, format!("User {id} not found"))
+            }
             RemovalOutcome::NotProcessed => (
                 503,
                 format!("User {id} was not processed before the deadline; send it again"),
@@ -157,7 +173,21 @@ fn seen_count(ids: &[LinkId]) -> usize {
 pub async fn apply_removal(
     store: &Store,
     ids: &[LinkId],
-    removal: Removal,
+    removal: Removal<'_>,
+    actor: &str,
+    deadline: Deadline,
+) -> Result<Vec<RemovalOutcome>, StoreError> {
+    apply_removal_to(store, ids, Vec::new(), removal, actor, deadline).await
+}
+
+/// [`apply_removal`] for users already read (a scan page, a query): they are planned
+/// from `preloaded` without reading them again; a user whose write then loses a race is
+/// re-read and judged again.
+pub async fn apply_removal_to(
+    store: &Store,
+    ids: &[LinkId],
+    preloaded: Vec<UserRecord>,
+    removal: Removal<'_>,
     actor: &str,
     deadline: Deadline,
 ) -> Result<Vec<RemovalOutcome>, StoreError> {
@@ -170,6 +200,9 @@ pub async fn apply_removal(
     let now = Timestamp::now();
     let mut fates: HashMap<LinkId, RemovalOutcome> = HashMap::with_capacity(pending.len());
     let mut known = Known::default();
+    for user in preloaded {
+        known.users.insert(user.link_id, Some(user));
+    }
     let mut wrote_any = false;
     while !pending.is_empty() && !deadline.expired() {
         if let Err(e) = load(store, &pending, removal, &mut known, &deadline).await {
@@ -205,6 +238,9 @@ pub async fn apply_removal(
             match plan(store, &known, user, removal, actor, now) {
                 Ok(Some(Planned::Noop)) => {
                     fates.insert(id, RemovalOutcome::Applied);
+                }
+                Ok(Some(Planned::Skip)) => {
+                    fates.insert(id, RemovalOutcome::Skipped);
                 }
                 Ok(Some(Planned::Write {
                     unit,
@@ -259,7 +295,7 @@ pub async fn apply_removal(
 async fn load(
     store: &Store,
     pending: &[(LinkId, u32)],
-    removal: Removal,
+    removal: Removal<'_>,
     known: &mut Known,
     deadline: &Deadline,
 ) -> Result<(), StoreError> {
@@ -289,10 +325,13 @@ async fn load(
 
 /// The registry a removal changes: the name the user leaves (delete, soft delete of a
 /// live user) or joins again (restore of a soft-deleted one).
-fn registry_name(user: &UserRecord, removal: Removal) -> Option<&str> {
+fn registry_name<'u>(user: &'u UserRecord, removal: Removal<'_>) -> Option<&'u str> {
     let changes = match removal {
-        Removal::Delete | Removal::SoftDelete { .. } => user.is_live(),
+        Removal::Delete | Removal::DeleteMatching(_) | Removal::SoftDelete { .. } => {
+            user.is_live()
+        }
         Removal::Restore { .. } => !user.is_live(),
+        Removal::Purge { .. } => false,
     };
     changes.then_some(user.name.as_str())
 }
@@ -300,6 +339,8 @@ fn registry_name(user: &UserRecord, removal: Removal) -> Option<&str> {
 enum Planned {
     /// Already in the requested state.
     Noop,
+    /// Does not qualify; nothing to write.
+    Skip,
     /// One unit; `record` is the user after it (`None`: deleted).
     Write {
         unit: Unit<()>,
@@ -325,7 +366,7 @@ fn plan(
     store: &Store,
     known: &Known,
     user: &UserRecord,
-    removal: Removal,
+    removal: Removal<'_>,
     actor: &str,
     now: Timestamp,
 ) -> Result<Option<Planned>, StoreError> {
@@ -341,11 +382,25 @@ fn plan(
             })
             .sum::<usize>();
     let (record, old, new) = match removal {
-        Removal::Delete => {
+        Removal::Delete | Removal::DeleteMatching(_) | Removal::Purge { .. } => {
+            let condition = match removal {
+                Removal::DeleteMatching(filter) if !filter.matches(user) => {
+                    return Ok(Some(Planned::Skip));
+                }
+                Removal::DeleteMatching(filter) => Some(filter.expression()),
+                Removal::Purge { deleted_before } => {
+                    let due = user.deleted_at.as_deref().is_some_and(|at| at < deleted_before);
+                    if !due {
+                        return Ok(Some(Planned::Skip));
+                    }
+                    None
+                }
+                _ => None,
+            };
             let Some(change) = known.name_change(store, &id, live_name, None)? else {
                 return Ok(None);
             };
-            let mut actions = vec![store.delete_user(&id, user.version)?];
+            let mut actions = vec![store.delete_user(&id, user.version, condition.as_ref())?];
             for ident in user.identifiers() {
                 actions.push(store.release(&ident, &id)?);
             }

@@ -37,6 +37,12 @@ pub enum RequestError {
         /// The limit.
         max: usize,
     },
+    /// A bad filter query (seed 004): no filter, an unknown parameter or a bad value.
+    #[error(transparent)]
+    Filter(#[from] crate::filter::FilterError),
+    /// The one user the request names does not exist (seed 004's `user_id`).
+    #[error("Object not found")]
+    NotFound,
     /// A body in a format the endpoint does not read (its dialect names the formats).
     #[error("Unsupported content type")]
     UnsupportedMediaType,
@@ -51,6 +57,7 @@ impl RequestError {
         match self {
             RequestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             RequestError::Forbidden => StatusCode::FORBIDDEN,
+            RequestError::NotFound => StatusCode::NOT_FOUND,
             RequestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => StatusCode::BAD_REQUEST,

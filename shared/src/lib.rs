@@ -4,12 +4,15 @@
 
 pub mod app;
 pub mod auth;
+pub mod cleanup;
 pub mod config;
 pub mod deadline;
 pub mod delete;
 pub mod dialect;
 pub mod domain;
 pub mod error;
+pub mod filter;
+pub mod filter_delete;
 pub mod json;
 pub mod metrics;
 pub mod outcome;

@@ -11,19 +11,11 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::error::RequestError;
 
-/// Deadlines below this (2001-09-09 in Unix milliseconds) are not epoch times: `cargo
-/// lambda watch` sends its timeout (e.g. `600000`) in the deadline header.
-const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
-
 /// The invocation's deadline: the Lambda deadline minus the configured margin, or the
 /// default budget when no real deadline is known (in-process tests, local emulators).
 pub fn deadline(req: &Request, config: &Config) -> Deadline {
-    match req.lambda_context_ref() {
-        Some(ctx) if ctx.deadline >= PLAUSIBLE_EPOCH_MS => {
-            Deadline::from_epoch_millis(ctx.deadline, config.deadline_margin)
-        }
-        _ => Deadline::after(config.default_budget),
-    }
+    let deadline_ms = req.lambda_context_ref().map_or(0, |ctx| ctx.deadline);
+    Deadline::for_invocation(deadline_ms, config.deadline_margin, config.default_budget)
 }
 
 /// Claims an API Gateway JWT authorizer verified, when the request carries them.

@@ -204,6 +204,51 @@ impl TestApp {
         (status, serde_json::from_str(&text).expect("JSON Result"))
     }
 
+    /// `DELETE /api/v1/users?<query>` with the admin token in `X-Auth-Token`.
+    pub async fn filter_delete(&self, query: &str) -> (u16, Value) {
+        self.filter_delete_as(query, Some(&self.admin_token()))
+            .await
+    }
+
+    /// `DELETE /api/v1/users?<query>` with any token.
+    pub async fn filter_delete_as(&self, query: &str, token: Option<&str>) -> (u16, Value) {
+        let mut builder = http::Request::builder()
+            .method("DELETE")
+            .uri(format!("/api/v1/users?{query}"))
+            .header("accept", "application/json");
+        if let Some(t) = token {
+            builder = builder.header("x-auth-token", t);
+        }
+        let req = builder.body(Body::Empty).expect("request");
+        let resp = delete_users_by_filter::handle(&self.app, req)
+            .await
+            .expect("handler");
+        response_json(resp)
+    }
+
+    /// Runs the scheduled clean-up with this event payload, in-process.
+    pub async fn cleanup(&self, payload: Value) -> Result<Value, String> {
+        let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
+        cleanup_users::handle(&self.app, event)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Moves a soft-deleted user's `deleted_at` back by `age`.
+    pub async fn backdate_soft_delete(&self, id: &str, age: Duration) {
+        let at = shared::domain::Timestamp::now().minus(age).to_db_string();
+        self.raw
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, AttributeValue::S(format!("USER#{id}")))
+            .update_expression("SET deleted_at = :t")
+            .condition_expression("attribute_exists(deleted_at)")
+            .expression_attribute_values(":t", AttributeValue::S(at))
+            .send()
+            .await
+            .expect("backdate");
+    }
+
     /// DynamoDB requests made since `before`.
     pub fn calls_since(&self, before: &CallCounts) -> CallCounts {
         self.calls.snapshot().since(before)

@@ -3,5 +3,7 @@
 //!
 //! - [`plain`]: `{"error": "..."}` and `{"result": [...]}` (seeds 000, 001, 002).
 //! - [`result`]: the `Result` object, in JSON or XML (seed 003).
+//! - [`filter`]: `{"error_type", "success", "error": {"message", "code", "reason"}}` (seed 004).
+pub mod filter;
 pub mod plain;
 pub mod result;

@@ -129,6 +129,8 @@ pub fn error_message(err: &RequestError, body: Format) -> ResultMessage {
         | RequestError::EmptyAuthFactors
         | RequestError::BodyTooLarge { .. }
         | RequestError::UnsupportedMediaType
+        | RequestError::Filter(_)
+        | RequestError::NotFound
         | RequestError::Unavailable => (err.to_string(), None),
     };
     ResultMessage {

@@ -8,6 +8,7 @@ use super::keys::{self, PK, key_item};
 use super::records::UserRecord;
 use super::{Failure, Store, StoreError, classify, request_error};
 use crate::domain::{Identifier, LinkId};
+use crate::filter::Expression;
 
 /// Actions per `TransactWriteItems` (the DynamoDB limit).
 pub const TX_LIMIT: usize = 100;
@@ -108,14 +109,30 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put.build()?).build())
     }
 
-    /// Deletes a user read at `version` (a concurrent change or delete fails the condition).
-    pub fn delete_user(&self, id: &LinkId, version: u64) -> Result<TransactWriteItem, StoreError> {
-        let delete = Delete::builder()
+    /// Deletes a user read at `version` (a concurrent change or delete fails the
+    /// condition), and only if `also` holds then (a filter delete's filter). The version
+    /// matters even then: the identifiers released with the user are those read.
+    pub fn delete_user(
+        &self,
+        id: &LinkId,
+        version: u64,
+        also: Option<&Expression>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::user(id))))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", num(version))
-            .build()?;
+            .expression_attribute_values(":v", num(version));
+        let mut condition = "version = :v".to_owned();
+        if let Some(e) = also {
+            condition = format!("({}) AND {condition}", e.text);
+            for (k, v) in &e.names {
+                delete = delete.expression_attribute_names(k, v);
+            }
+            for (k, v) in &e.values {
+                delete = delete.expression_attribute_values(k, v.clone());
+            }
+        }
+        let delete = delete.condition_expression(condition).build()?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 

@@ -1,7 +1,9 @@
 //! Integration tests: handlers called in-process against DynamoDB Local, a fresh table
 //! per test. Run through `make test`, which starts DynamoDB Local.
 
+mod cleanup;
 mod delete;
+mod filter_delete;
 mod soft_delete;
 mod upsert_apply;
 mod upsert_contract;

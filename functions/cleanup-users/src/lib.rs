@@ -1,0 +1,46 @@
+//! The scheduled clean-up (EventBridge): read the rule's input, run
+//! [`shared::cleanup::run_cleanup`], log one structured summary and return it.
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::Value;
+use shared::app::App;
+use shared::cleanup::{CleanupInput, run_cleanup};
+use shared::deadline::Deadline;
+
+/// Handles one scheduled event. A misconfigured saved filter fails the invocation (after
+/// the rest of the work is done and logged) so that it shows in the function's errors.
+pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let config = &app.config;
+    let deadline = Deadline::for_invocation(
+        event.context.deadline,
+        config.deadline_margin,
+        config.default_budget,
+    );
+    let input = CleanupInput::from_event(&event.payload)?;
+    let before = app.calls.snapshot();
+    let summary = run_cleanup(
+        &app.store,
+        &input,
+        config.soft_delete_retention,
+        config.limits.max_items,
+        deadline,
+    )
+    .await?;
+    let calls = app.calls.snapshot().since(&before);
+    let filters_deleted: usize = summary.filters.iter().map(|f| f.deleted).sum();
+    tracing::info!(
+        found = summary.found,
+        purged = summary.purged,
+        failed = summary.failed,
+        remaining = summary.remaining,
+        filters = summary.filters.len(),
+        filters_deleted,
+        dynamodb_calls = %calls,
+        "cleanup summary"
+    );
+    let body = serde_json::to_value(&summary)?;
+    if summary.has_errors() {
+        return Err(format!("cleanup ran with invalid saved filters: {body}").into());
+    }
+    Ok(body)
+}

@@ -1,0 +1,234 @@
+//! The scheduled clean-up: purge users soft-deleted longer than the retention, then run
+//! the saved filter deletes given in the schedule rule's input, with the same core as
+//! `DELETE /api/v1/users?<filter>`.
+//!
+//! Every user is removed by one conditional transaction, so a run cut short by its
+//! deadline leaves nothing half-done; the next run finds what is left (the purge through
+//! the sparse `deleted-index`, the filters by matching again) and carries on.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::deadline::Deadline;
+use crate::domain::Timestamp;
+use crate::filter::FilterRequest;
+use crate::filter_delete::{FilterDeleteError, PurgeRun, delete_by_filter, purge_soft_deleted};
+use crate::store::{Store, StoreError};
+
+/// What a run does, from the rule's input (or defaults for a plain scheduled event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CleanupInput {
+    /// Purge soft-deleted users (default true).
+    pub purge: bool,
+    /// Overrides the configured retention.
+    pub retention_days: Option<u64>,
+    /// Saved filters: the query parameters of the filter endpoint, e.g.
+    /// `{"active": "false", "last_login_time_lt": "now-365d"}`.
+    pub filters: Vec<BTreeMap<String, String>>,
+}
+
+/// Why a rule input cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid clean-up input: {0}")]
+pub struct InputError(String);
+
+impl CleanupInput {
+    /// Reads the event: an EventBridge scheduled event (its `detail` holds the input, and
+    /// is usually empty) or the constant JSON a rule passes as its `Input`.
+    pub fn from_event(event: &Value) -> Result<Self, InputError> {
+        let input = if event.get("detail-type").is_some() {
+            event.get("detail").cloned().unwrap_or(Value::Null)
+        } else {
+            event.clone()
+        };
+        let obj = match &input {
+            Value::Null => return Ok(Self::default()),
+            Value::Object(map) => map,
+            _ => return Err(InputError("expected a JSON object".into())),
+        };
+        let purge = match obj.get("purge") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(InputError("`purge` must be a boolean".into())),
+        };
+        let retention_days = match obj.get("retention_days") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| InputError("`retention_days` must be a whole number".into()))?,
+            ),
+        };
+        let mut filters = Vec::new();
+        if let Some(list) = obj.get("filters") {
+            let list = list
+                .as_array()
+                .ok_or_else(|| InputError("`filters` must be a list".into()))?;
+            for (i, f) in list.iter().enumerate() {
+                let map = f
+                    .as_object()
+                    .ok_or_else(|| InputError(format!("`filters[{i}]` must be an object")))?;
+                let mut params = BTreeMap::new();
+                for (k, v) in map {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Bool(_) | Value::Number(_) => v.to_string(),
+                        _ => {
+                            return Err(InputError(format!(
+                                "`filters[{i}].{k}` must be a string, number or boolean"
+                            )));
+                        }
+                    };
+                    params.insert(k.clone(), v);
+                }
+                filters.push(params);
+            }
+        }
+        Ok(Self {
+            purge,
+            retention_days,
+            filters,
+        })
+    }
+}
+
+impl Default for CleanupInput {
+    fn default() -> Self {
+        Self {
+            purge: true,
+            retention_days: None,
+            filters: Vec::new(),
+        }
+    }
+}
+
+/// One saved filter's result.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FilterSummary {
+    /// The filter as given.
+    pub filter: BTreeMap<String, String>,
+    /// Users found matching.
+    pub matched: usize,
+    /// Users deleted.
+    pub deleted: usize,
+    /// Matched but not deleted (changed meanwhile or not processed).
+    pub failed: usize,
+    /// More may match; the next run carries on.
+    pub remaining: bool,
+    /// Why the filter did not run, if it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The structured summary of one run (logged once, and returned).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CleanupSummary {
+    /// Soft-deleted users found past the retention.
+    pub found: usize,
+    /// Purged.
+    pub purged: usize,
+    /// Not purged (restored meanwhile, or not processed before the deadline).
+    pub failed: usize,
+    /// More work is due: the run stopped at its deadline.
+    pub remaining: bool,
+    /// The retention cut-off used (stored time form).
+    pub purged_before: Option<String>,
+    /// Each saved filter's result.
+    pub filters: Vec<FilterSummary>,
+}
+
+impl CleanupSummary {
+    /// Whether a saved filter could not run (a misconfigured rule input).
+    pub fn has_errors(&self) -> bool {
+        self.filters.iter().any(|f| f.error.is_some())
+    }
+}
+
+/// Runs the clean-up. `actor` is recorded in the logs of the removals.
+pub async fn run_cleanup(
+    store: &Store,
+    input: &CleanupInput,
+    retention: Duration,
+    max_ids: usize,
+    deadline: Deadline,
+) -> Result<CleanupSummary, StoreError> {
+    const ACTOR: &str = "scheduled-cleanup";
+    let now = Timestamp::now();
+    let mut summary = CleanupSummary::default();
+    if input.purge {
+        let retention = input
+            .retention_days
+            .map_or(retention, |d| Duration::from_secs(d.saturating_mul(86_400)));
+        let cutoff = now.minus(retention);
+        let PurgeRun {
+            found,
+            purged,
+            skipped,
+            failed,
+            remaining,
+        } = purge_soft_deleted(store, cutoff, ACTOR, deadline).await?;
+        summary.found = found;
+        summary.purged = purged;
+        summary.failed = failed + skipped;
+        summary.remaining = remaining;
+        summary.purged_before = Some(cutoff.to_db_string());
+    }
+    for params in &input.filters {
+        let mut result = FilterSummary {
+            filter: params.clone(),
+            matched: 0,
+            deleted: 0,
+            failed: 0,
+            remaining: false,
+            error: None,
+        };
+        let parsed = FilterRequest::parse(
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            now,
+            max_ids,
+        );
+        match parsed {
+            Err(e) => result.error = Some(e.to_string()),
+            Ok(_) if deadline.expired() => result.remaining = true,
+            Ok(request) => match delete_by_filter(store, &request, ACTOR, deadline).await {
+                Ok(run) => {
+                    result.matched = run.matched;
+                    result.deleted = run.deleted.len();
+                    result.failed = run.not_deleted;
+                    result.remaining = run.remaining;
+                }
+                Err(FilterDeleteError::UserNotFound) => {}
+                Err(FilterDeleteError::Store(e)) => return Err(e),
+            },
+        }
+        summary.remaining |= result.remaining;
+        summary.filters.push(result);
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_plain_scheduled_event_purges_with_defaults() {
+        let event = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert_eq!(CleanupInput::from_event(&event).unwrap(), CleanupInput::default());
+    }
+
+    #[test]
+    fn rule_input_sets_retention_and_filters() {
+        let event = json!({"retention_days": 7, "filters": [{"active": false, "user_type": "visitor"}]});
+        let input = CleanupInput::from_event(&event).unwrap();
+        assert_eq!(input.retention_days, Some(7));
+        assert_eq!(input.filters[0]["active"], "false");
+        assert!(input.purge);
+        for bad in [json!([1]), json!({"filters": {}}), json!({"retention_days": "x"}), json!({"filters": [{"a": []}]})] {
+            assert!(CleanupInput::from_event(&bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The dialect of seed 004 (delete by filter): errors as
+//! `{"error_type": ..., "success": false, "error": {"message", "code", "reason"}}`, a
+//! missing user as `{"error_type": "Object not found error", "success": false}`.
+//!
+//! | status | error_type | code | reason | when |
+//! | --- | --- | --- | --- | --- |
+//! | 401 | unauthenticated_error | 110 | auth_token_not_provided | no token (seed text) |
+//! | 401 | unauthenticated_error | 111 | auth_token_invalid | bad signature, algorithm, issuer, audience, not a JWT |
+//! | 401 | unauthenticated_error | 112 | auth_token_expired | past `exp` |
+//! | 403 | permission_error | 120 | admin_rights_required | a valid token without the admin role |
+//! | 400 | validation_error | 130 | invalid_parameter | a value that does not parse, or given twice |
+//! | 400 | validation_error | 131 | unknown_parameter | a parameter that is not a filter |
+//! | 400 | validation_error | 132 | filter_required | no filter at all |
+//! | 404 | Object not found error | — | — | `user_id` names no user |
+//! | 503 | service_unavailable | 150 | service_unavailable | DynamoDB failed before anything was deleted |
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::auth::AuthError;
+use crate::domain::Timestamp;
+use crate::error::RequestError;
+use crate::filter::{FilterError, FilterRequest, query_pairs};
+use crate::filter_delete::{FilterDeleteError, FilterRun, delete_by_filter};
+use crate::web::{self, json_response};
+
+/// A request-level error in this dialect.
+pub fn error(err: &RequestError) -> Response<Body> {
+    let (error_type, code, reason, message) = match err {
+        RequestError::NotFound => {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error_type": "Object not found error", "success": false}),
+            );
+        }
+        RequestError::Unauthenticated(AuthError::MissingToken) => (
+            "unauthenticated_error",
+            110,
+            "auth_token_not_provided",
+            "No header X-Auth-Token present".to_owned(),
+        ),
+        RequestError::Unauthenticated(AuthError::Expired) => (
+            "unauthenticated_error",
+            112,
+            "auth_token_expired",
+            "X-Auth-Token expired".to_owned(),
+        ),
+        RequestError::Unauthenticated(AuthError::Invalid) => (
+            "unauthenticated_error",
+            111,
+            "auth_token_invalid",
+            "Invalid X-Auth-Token".to_owned(),
+        ),
+        RequestError::Forbidden => (
+            "permission_error",
+            120,
+            "admin_rights_required",
+            err.to_string(),
+        ),
+        RequestError::Filter(f) => {
+            let (code, reason) = match f {
+                FilterError::Invalid { .. } => (130, "invalid_parameter"),
+                FilterError::Unknown(_) => (131, "unknown_parameter"),
+                FilterError::NoFilter => (132, "filter_required"),
+            };
+            ("validation_error", code, reason, f.to_string())
+        }
+        RequestError::Unavailable => (
+            "service_unavailable",
+            150,
+            "service_unavailable",
+            err.to_string(),
+        ),
+        other => ("validation_error", 130, "invalid_request", other.to_string()),
+    };
+    let body = json!({
+        "error_type": error_type,
+        "success": false,
+        "error": {"message": message, "code": code, "reason": reason},
+    });
+    json_response(err.status(), &body)
+}
+
+/// The 200 answer: what was deleted (or would be, for a dry run) and whether more remain.
+pub fn success(run: &FilterRun) -> Response<Body> {
+    json_response(StatusCode::OK, &success_body(run))
+}
+
+/// The body of [`success`] (also logged by the scheduled clean-up).
+pub fn success_body(run: &FilterRun) -> Value {
+    let ids = if run.dry_run { &run.sample } else { &run.deleted };
+    let mut body = json!({
+        "success": true,
+        "dry_run": run.dry_run,
+        "matched": run.matched,
+        "deleted": run.deleted.len(),
+        "not_deleted": run.not_deleted,
+        "ids": ids,
+        "remaining": run.remaining,
+    });
+    if run.dry_run {
+        body["ids_truncated"] = json!(run.sample.len() < run.matched);
+    }
+    body
+}
+
+/// Serves `DELETE /api/v1/users?<filter>`: authenticate (admin), parse the query, run
+/// the filter delete, answer in this dialect, log one summary line.
+pub async fn serve(app: &App, req: &Request) -> Response<Body> {
+    let deadline = web::deadline(req, &app.config);
+    let principal = match web::require_admin(req, &app.config.auth) {
+        Ok(p) => p,
+        Err(e) => return error(&e),
+    };
+    let pairs = query_pairs(req.uri().query().unwrap_or_default());
+    let parsed = FilterRequest::parse(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        Timestamp::now(),
+        app.config.limits.max_items,
+    );
+    let request = match parsed {
+        Ok(r) => r,
+        Err(e) => return error(&RequestError::Filter(e)),
+    };
+    let before = app.calls.snapshot();
+    let result = delete_by_filter(&app.store, &request, &principal.subject, deadline).await;
+    let calls = app.calls.snapshot().since(&before);
+    match result {
+        Ok(run) => {
+            tracing::info!(
+                dry_run = run.dry_run,
+                matched = run.matched,
+                deleted = run.deleted.len(),
+                not_deleted = run.not_deleted,
+                remaining = run.remaining,
+                dynamodb_calls = %calls,
+                "filter delete done"
+            );
+            success(&run)
+        }
+        Err(FilterDeleteError::UserNotFound) => error(&RequestError::NotFound),
+        Err(FilterDeleteError::Store(e)) => {
+            tracing::error!(error = ?e, dynamodb_calls = %calls, "filter delete failed");
+            error(&RequestError::Unavailable)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(r: &Response<Body>) -> Value {
+        serde_json::from_slice(r.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn a_missing_token_answers_exactly_as_seed_004() {
+        let r = error(&RequestError::Unauthenticated(AuthError::MissingToken));
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            body(&r),
+            json!({"error_type": "unauthenticated_error", "success": false,
+                   "error": {"message": "No header X-Auth-Token present", "code": 110,
+                             "reason": "auth_token_not_provided"}})
+        );
+        let r = error(&RequestError::NotFound);
+        assert_eq!(r.status(), 404);
+        assert_eq!(body(&r), json!({"error_type": "Object not found error", "success": false}));
+    }
+
+    #[test]
+    fn every_error_keeps_the_shape() {
+        for err in [
+            RequestError::Unauthenticated(AuthError::Expired),
+            RequestError::Unauthenticated(AuthError::Invalid),
+            RequestError::Forbidden,
+            RequestError::Filter(FilterError::NoFilter),
+            RequestError::Filter(FilterError::Unknown("x".into())),
+            RequestError::Unavailable,
+        ] {
+            let b = body(&error(&err));
+            assert_eq!(b["success"], false);
+            assert!(b["error_type"].is_string());
+            assert!(b["error"]["code"].is_u64() && b["error"]["reason"].is_string());
+            assert!(b["error"]["message"].is_string());
+        }
+    }
+}

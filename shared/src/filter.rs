@@ -1,0 +1,432 @@
+//! The user filter of seed 004: thirteen query parameters combined with AND.
+//!
+//! One [`Filter`] drives everything: the query plan (keys, an index or a scan), the
+//! in-memory match of users read by key, and the DynamoDB expression that both filters
+//! a scan and conditions each delete, so only users that still match at the moment of
+//! deletion are deleted. Values only ever enter expressions as placeholders.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use uuid::Uuid;
+
+use crate::domain::{LinkId, Timestamp};
+use crate::store::keys;
+use crate::store::records::UserRecord;
+
+/// The parameters seed 004 names, in its order.
+pub const PARAMETERS: [&str; 13] = [
+    "active",
+    "create_time_gt",
+    "create_time_lt",
+    "email",
+    "is_online",
+    "last_login_time_gt",
+    "last_login_time_lt",
+    "login_ip",
+    "name",
+    "role_id",
+    "user_id",
+    "user_id_in",
+    "user_type",
+];
+
+/// Parameters that are not filters.
+pub const DRY_RUN: &str = "dry_run";
+
+/// A filter on live users; every field set must hold (AND).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// `active`.
+    pub active: Option<bool>,
+    /// `create_time_gt` (exclusive).
+    pub create_time_gt: Option<Timestamp>,
+    /// `create_time_lt` (exclusive).
+    pub create_time_lt: Option<Timestamp>,
+    /// `email`, exact.
+    pub email: Option<String>,
+    /// `is_online`.
+    pub is_online: Option<bool>,
+    /// `last_login_time_gt` (exclusive; users that never logged in do not match).
+    pub last_login_time_gt: Option<Timestamp>,
+    /// `last_login_time_lt` (exclusive; users that never logged in do not match).
+    pub last_login_time_lt: Option<Timestamp>,
+    /// `login_ip`, compared in canonical form.
+    pub login_ip: Option<IpAddr>,
+    /// `name`, exact.
+    pub name: Option<String>,
+    /// `role_id`, exact.
+    pub role_id: Option<String>,
+    /// `user_id`: one user.
+    pub user_id: Option<LinkId>,
+    /// `user_id_in`: any of these users.
+    pub user_id_in: Option<Vec<LinkId>>,
+    /// `user_type`, exact.
+    pub user_type: Option<String>,
+}
+
+/// A parsed filter request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterRequest {
+    /// What to match.
+    pub filter: Filter,
+    /// Answer what would be deleted and delete nothing.
+    pub dry_run: bool,
+}
+
+/// Why a filter request is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// No filter parameter at all: never "delete everyone".
+    #[error("At least one filter parameter is required")]
+    NoFilter,
+    /// A parameter this endpoint does not know.
+    #[error("Unknown parameter `{0}`")]
+    Unknown(String),
+    /// A value that does not parse, or a parameter given twice.
+    #[error("Invalid value for parameter `{param}`: {expected}")]
+    Invalid {
+        /// The parameter.
+        param: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+}
+
+const BOOL: &str = "expected true or false";
+const TIME: &str = "expected an RFC 3339 date-time, Unix seconds, or now-<n><s|m|h|d>";
+const UUID: &str = "expected a UUID";
+const UUID_LIST: &str = "expected comma-separated UUIDs";
+const TEXT: &str = "expected a non-empty value of at most 1024 characters";
+const IP: &str = "expected an IPv4 or IPv6 address";
+const ONCE: &str = "given more than once";
+
+fn invalid(param: &str, expected: &'static str) -> FilterError {
+    FilterError::Invalid {
+        param: param.to_owned(),
+        expected,
+    }
+}
+
+impl FilterRequest {
+    /// Parses query parameters (already percent-decoded). `max_ids` bounds `user_id_in`;
+    /// relative times (`now-30d`) are taken from `now`.
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now: Timestamp,
+        max_ids: usize,
+    ) -> Result<Self, FilterError> {
+        let mut f = Filter::default();
+        let mut dry_run = None;
+        let mut seen = BTreeSet::new();
+        for (key, value) in pairs {
+            let value = value.trim();
+            if key != "user_id_in" && !seen.insert(key.to_owned()) {
+                return Err(invalid(key, ONCE));
+            }
+            match key {
+                DRY_RUN => dry_run = Some(boolean(key, value)?),
+                "active" => f.active = Some(boolean(key, value)?),
+                "is_online" => f.is_online = Some(boolean(key, value)?),
+                "create_time_gt" => f.create_time_gt = Some(time(key, value, now)?),
+                "create_time_lt" => f.create_time_lt = Some(time(key, value, now)?),
+                "last_login_time_gt" => f.last_login_time_gt = Some(time(key, value, now)?),
+                "last_login_time_lt" => f.last_login_time_lt = Some(time(key, value, now)?),
+                "email" => f.email = Some(text(key, value)?),
+                "name" => f.name = Some(text(key, value)?),
+                "role_id" => f.role_id = Some(text(key, value)?),
+                "user_type" => f.user_type = Some(text(key, value)?),
+                "login_ip" => f.login_ip = Some(value.parse().map_err(|_| invalid(key, IP))?),
+                "user_id" => {
+                    let id = Uuid::try_parse(value).map_err(|_| invalid(key, UUID))?;
+                    f.user_id = Some(id.into());
+                }
+                "user_id_in" => {
+                    let list = f.user_id_in.get_or_insert_with(Vec::new);
+                    for part in value.split(',').map(str::trim) {
+                        let id = Uuid::try_parse(part).map_err(|_| invalid(key, UUID_LIST))?;
+                        list.push(id.into());
+                    }
+                    if list.len() > max_ids {
+                        return Err(invalid(key, "too many ids"));
+                    }
+                }
+                other => return Err(FilterError::Unknown(other.to_owned())),
+            }
+        }
+        if f == Filter::default() {
+            return Err(FilterError::NoFilter);
+        }
+        Ok(Self {
+            filter: f,
+            dry_run: dry_run.unwrap_or(false),
+        })
+    }
+}
+
+fn boolean(param: &str, v: &str) -> Result<bool, FilterError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(invalid(param, BOOL)),
+    }
+}
+
+fn text(param: &str, v: &str) -> Result<String, FilterError> {
+    let ok = !v.is_empty() && v.chars().count() <= crate::domain::MAX_TEXT_CHARS;
+    ok.then(|| v.to_owned()).ok_or_else(|| invalid(param, TEXT))
+}
+
+/// RFC 3339, Unix seconds, or `now-<n><unit>` (s, m, h, d) for saved filters.
+fn time(param: &str, v: &str, now: Timestamp) -> Result<Timestamp, FilterError> {
+    if let Some(t) = Timestamp::parse_rfc3339(v) {
+        return Ok(t);
+    }
+    if let Ok(secs) = v.parse::<i64>() {
+        return Timestamp::from_unix_seconds(secs).ok_or_else(|| invalid(param, TIME));
+    }
+    let relative = v.strip_prefix("now-").and_then(|rest| {
+        let unit = rest.chars().last()?;
+        let n: u64 = rest[..rest.len() - unit.len_utf8()].parse().ok()?;
+        let secs = match unit {
+            's' => n,
+            'm' => n.checked_mul(60)?,
+            'h' => n.checked_mul(3600)?,
+            'd' => n.checked_mul(86_400)?,
+            _ => return None,
+        };
+        Some(now.minus(Duration::from_secs(secs)))
+    });
+    relative.ok_or_else(|| invalid(param, TIME))
+}
+
+/// Where the candidates of a filter come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryPlan {
+    /// `user_id` / `user_id_in`: these keys (batched gets).
+    Ids(Vec<LinkId>),
+    /// `email`: a Query on `email-index`.
+    Email(String),
+    /// `name`: the name registry.
+    Name(String),
+    /// Anything else: a parallel scan with the filter expression.
+    Scan,
+}
+
+/// A condition expression with its placeholders.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expression {
+    /// The expression text; only placeholders, never values.
+    pub text: String,
+    /// `#name` placeholders.
+    pub names: HashMap<String, String>,
+    /// `:value` placeholders.
+    pub values: HashMap<String, AttributeValue>,
+}
+
+impl Filter {
+    /// The cheapest way to find candidates.
+    pub fn plan(&self) -> QueryPlan {
+        let ids: Option<Vec<LinkId>> = match (&self.user_id, &self.user_id_in) {
+            (Some(id), Some(list)) => Some(list.iter().filter(|i| *i == id).copied().collect()),
+            (Some(id), None) => Some(vec![*id]),
+            (None, Some(list)) => Some(list.clone()),
+            (None, None) => None,
+        };
+        if let Some(ids) = ids {
+            let mut seen = BTreeSet::new();
+            return QueryPlan::Ids(ids.into_iter().filter(|i| seen.insert(*i)).collect());
+        }
+        if let Some(email) = &self.email {
+            return QueryPlan::Email(email.clone());
+        }
+        if let Some(name) = &self.name {
+            return QueryPlan::Name(name.clone());
+        }
+        QueryPlan::Scan
+    }
+
+    /// Whether a user read from the table matches (soft-deleted users never do: they are
+    /// the clean-up's).
+    pub fn matches(&self, u: &UserRecord) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().is_none_or(|w| have.as_deref() == Some(w.as_str()))
+        };
+        let time_cmp = |have: Option<&str>, gt: &Option<Timestamp>, lt: &Option<Timestamp>| {
+            let ok_gt = gt.is_none_or(|t| have.is_some_and(|h| h > t.to_db_string().as_str()));
+            let ok_lt = lt.is_none_or(|t| have.is_some_and(|h| h < t.to_db_string().as_str()));
+            ok_gt && ok_lt
+        };
+        u.is_live()
+            && self.active.is_none_or(|a| u.active == a)
+            && self.is_online.is_none_or(|o| u.is_online == o)
+            && time_cmp(Some(&u.create_time), &self.create_time_gt, &self.create_time_lt)
+            && time_cmp(
+                u.last_login_time.as_deref(),
+                &self.last_login_time_gt,
+                &self.last_login_time_lt,
+            )
+            && eq(&self.email, &u.email)
+            && eq(&self.name, &Some(u.name.clone()))
+            && eq(&self.role_id, &u.role_id)
+            && eq(&self.user_type, &u.user_type)
+            && self
+                .login_ip
+                .is_none_or(|ip| u.login_ip.as_deref() == Some(ip.to_string().as_str()))
+            && self.user_id.is_none_or(|id| u.link_id == id)
+            && self
+                .user_id_in
+                .as_ref()
+                .is_none_or(|list| list.contains(&u.link_id))
+    }
+
+    /// The expression a live user item matching this filter satisfies: the scan filter
+    /// and the delete condition. Ids are left out: candidates found by key are conditioned
+    /// by their key, and the Ids plan never scans.
+    pub fn expression(&self) -> Expression {
+        let mut e = Expression::default();
+        let mut parts = vec![
+            "begins_with(#f_pk, :f_user)".to_owned(),
+            "attribute_not_exists(#f_deleted_at)".to_owned(),
+        ];
+        e.names.insert("#f_pk".into(), keys::PK.into());
+        e.names.insert("#f_deleted_at".into(), "deleted_at".into());
+        e.values
+            .insert(":f_user".into(), AttributeValue::S(keys::USER_PREFIX.into()));
+        let mut cond = |attr: &str, op: &str, tag: &str, value: AttributeValue| {
+            let name = format!("#f_{attr}");
+            let placeholder = format!(":f_{tag}");
+            parts.push(format!("{name} {op} {placeholder}"));
+            e.names.insert(name, attr.to_owned());
+            e.values.insert(placeholder, value);
+        };
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        if let Some(v) = self.active {
+            cond("active", "=", "active", AttributeValue::Bool(v));
+        }
+        if let Some(v) = self.is_online {
+            cond("is_online", "=", "is_online", AttributeValue::Bool(v));
+        }
+        if let Some(t) = &self.create_time_gt {
+            cond("create_time", ">", "create_time_gt", s(&t.to_db_string()));
+        }
+        if let Some(t) = &self.create_time_lt {
+            cond("create_time", "<", "create_time_lt", s(&t.to_db_string()));
+        }
+        if let Some(t) = &self.last_login_time_gt {
+            cond("last_login_time", ">", "last_login_time_gt", s(&t.to_db_string()));
+        }
+        if let Some(t) = &self.last_login_time_lt {
+            cond("last_login_time", "<", "last_login_time_lt", s(&t.to_db_string()));
+        }
+        for (attr, value) in [
+            ("email", &self.email),
+            ("name", &self.name),
+            ("role_id", &self.role_id),
+            ("user_type", &self.user_type),
+        ] {
+            if let Some(v) = value {
+                cond(attr, "=", attr, s(v));
+            }
+        }
+        if let Some(ip) = &self.login_ip {
+            cond("login_ip", "=", "login_ip", s(&ip.to_string()));
+        }
+        e.text = parts.join(" AND ");
+        e
+    }
+}
+
+/// Reads `key=value&...` (percent-decoded, `+` as space).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").unwrap()
+    }
+
+    fn parse(q: &str) -> Result<FilterRequest, FilterError> {
+        let pairs = query_pairs(q);
+        FilterRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now(), 3)
+    }
+
+    #[test]
+    fn every_parameter_parses() {
+        let id = "91c615e3-1040-4815-8ecb-039a18b756b5";
+        let q = format!(
+            "active=false&create_time_gt=2026-01-01T00:00:00Z&create_time_lt=1767225600&email=a%40b.c\
+             &is_online=true&last_login_time_gt=now-30d&last_login_time_lt=now-1h&login_ip=10.0.0.1\
+             &name=Ann+Lee&role_id=r&user_id={id}&user_id_in={id},{id}&user_type=visitor&dry_run=1"
+        );
+        let r = parse(&q).unwrap();
+        assert!(r.dry_run);
+        let f = r.filter;
+        assert_eq!(f.active, Some(false));
+        assert_eq!(f.email.as_deref(), Some("a@b.c"));
+        assert_eq!(f.name.as_deref(), Some("Ann Lee"));
+        assert_eq!(f.create_time_lt.unwrap().to_db_string(), "2026-01-01T00:00:00.000Z");
+        assert_eq!(f.last_login_time_gt.unwrap().to_db_string(), "2026-05-02T00:00:00.000Z");
+        assert_eq!(f.user_id_in.as_ref().unwrap().len(), 2);
+        assert_eq!(f.plan(), QueryPlan::Ids(vec![Uuid::parse_str(id).unwrap().into()]));
+    }
+
+    #[test]
+    fn bad_values_name_their_parameter() {
+        let cases = [
+            ("active=yes", "active", BOOL),
+            ("create_time_gt=tomorrow", "create_time_gt", TIME),
+            ("last_login_time_lt=now-5y", "last_login_time_lt", TIME),
+            ("user_id=123", "user_id", UUID),
+            ("user_id_in=91c615e3-1040-4815-8ecb-039a18b756b5,x", "user_id_in", UUID_LIST),
+            ("login_ip=300.1.1.1", "login_ip", IP),
+            ("name=", "name", TEXT),
+            ("active=true&active=false", "active", ONCE),
+        ];
+        for (q, param, expected) in cases {
+            assert_eq!(parse(q), Err(invalid(param, expected)), "{q}");
+        }
+        assert_eq!(
+            parse("actve=true"),
+            Err(FilterError::Unknown("actve".into()))
+        );
+        assert_eq!(parse(""), Err(FilterError::NoFilter));
+        assert_eq!(parse("dry_run=true"), Err(FilterError::NoFilter));
+        let four = "user_id_in=91c615e3-1040-4815-8ecb-039a18b756b1,91c615e3-1040-4815-8ecb-039a18b756b2,\
+                    91c615e3-1040-4815-8ecb-039a18b756b3,91c615e3-1040-4815-8ecb-039a18b756b4";
+        assert!(matches!(parse(four), Err(FilterError::Invalid { .. })));
+    }
+
+    #[test]
+    fn plans_prefer_keys_then_indexes_then_a_scan() {
+        assert_eq!(parse("email=a@b&active=true").unwrap().filter.plan(), QueryPlan::Email("a@b".into()));
+        assert_eq!(parse("name=x&role_id=r").unwrap().filter.plan(), QueryPlan::Name("x".into()));
+        assert_eq!(parse("role_id=r").unwrap().filter.plan(), QueryPlan::Scan);
+    }
+
+    #[test]
+    fn values_only_ever_appear_as_placeholders() {
+        let hostile = "x) OR attribute_exists(pk";
+        let f = Filter {
+            name: Some(hostile.into()),
+            role_id: Some("a\" OR \"1\"=\"1".into()),
+            ..Filter::default()
+        };
+        let e = f.expression();
+        assert!(!e.text.contains("attribute_exists(pk"), "{}", e.text);
+        assert!(!e.text.contains('"'), "{}", e.text);
+        assert_eq!(e.values[":f_name"], AttributeValue::S(hostile.into()));
+        assert_eq!(
+            e.text,
+            "begins_with(#f_pk, :f_user) AND attribute_not_exists(#f_deleted_at) AND #f_name = :f_name AND #f_role_id = :f_role_id"
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! What happens to a filter delete (seed 004) and to the scheduled purge of soft-deleted
+//! users: candidates are found page by page (keys, an index, or a parallel scan), and each
+//! page goes through the same removal core as a hard delete, conditioned on the filter
+//! (or on the soft delete being old enough) at the moment of deletion. Work stops at the
+//! deadline; what is left is reported as remaining, and running the same request again
+//! carries on (whatever was deleted no longer matches).
+
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use futures::stream;
+
+use crate::deadline::Deadline;
+use crate::delete::{Removal, RemovalOutcome, apply_removal_to};
+use crate::domain::{LinkId, Timestamp};
+use crate::filter::{FilterRequest, QueryPlan};
+use crate::store::find::Page;
+use crate::store::keys::{self, DELETED_SHARDS};
+use crate::store::records::{NameRegistry, UserRecord};
+use crate::store::{Item, Store, StoreError};
+
+/// Ids a dry run lists at most.
+pub const DRY_RUN_SAMPLE: usize = 1000;
+
+/// What a filter delete did (or, for a dry run, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FilterRun {
+    /// Whether nothing was deleted on purpose.
+    pub dry_run: bool,
+    /// Live users found matching in this run.
+    pub matched: usize,
+    /// Ids deleted (empty for a dry run), in the order deleted.
+    pub deleted: Vec<LinkId>,
+    /// Matched users not deleted: changed meanwhile and no longer matching, deleted by
+    /// someone else, or not processed before the deadline.
+    pub not_deleted: usize,
+    /// Dry run: the matched ids, at most [`DRY_RUN_SAMPLE`].
+    pub sample: Vec<LinkId>,
+    /// More users may match: the run stopped at its deadline. Send the same request again.
+    pub remaining: bool,
+}
+
+/// Why a filter delete answers without a run.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterDeleteError {
+    /// `user_id` names no user (seed 004's 404).
+    #[error("user not found")]
+    UserNotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs a filter delete.
+pub async fn delete_by_filter(
+    store: &Store,
+    request: &FilterRequest,
+    actor: &str,
+    deadline: Deadline,
+) -> Result<FilterRun, FilterDeleteError> {
+    let filter = &request.filter;
+    let run = Mutex::new(FilterRun {
+        dry_run: request.dry_run,
+        ..FilterRun::default()
+    });
+    let process = |read: Read| {
+        let run = &run;
+        async move {
+            if read.incomplete {
+                lock(run).remaining = true;
+            }
+            let users: Vec<UserRecord> =
+                read.users.into_iter().filter(|u| filter.matches(u)).collect();
+            if users.is_empty() {
+                return Ok::<_, StoreError>(());
+            }
+            if request.dry_run {
+                let mut r = lock(run);
+                r.matched += users.len();
+                let room = DRY_RUN_SAMPLE.saturating_sub(r.sample.len());
+                r.sample.extend(users.iter().take(room).map(|u| u.link_id));
+                return Ok(());
+            }
+            let ids: Vec<LinkId> = users.iter().map(|u| u.link_id).collect();
+            let removal = Removal::DeleteMatching(filter);
+            let outcomes = apply_removal_to(store, &ids, users, removal, actor, deadline).await?;
+            let mut r = lock(run);
+            r.matched += ids.len();
+            for (id, outcome) in ids.into_iter().zip(outcomes) {
+                match outcome {
+                    RemovalOutcome::Applied => r.deleted.push(id),
+                    RemovalOutcome::NotProcessed => {
+                        r.not_deleted += 1;
+                        r.remaining = true;
+                    }
+                    RemovalOutcome::NotFound | RemovalOutcome::Skipped => r.not_deleted += 1,
+                }
+            }
+            Ok(())
+        }
+    };
+    match filter.plan() {
+        QueryPlan::Ids(ids) => {
+            let read = read_users(store, &ids, &deadline).await?;
+            if let Some(id) = filter.user_id
+                && !read.incomplete
+                && !read.users.iter().any(|u| u.link_id == id)
+            {
+                return Err(FilterDeleteError::UserNotFound);
+            }
+            process(read).await?;
+        }
+        QueryPlan::Name(name) => {
+            let fetched = store.get_many([keys::name(&name)], &deadline).await?;
+            let members = match fetched.items.into_values().next() {
+                Some(item) => NameRegistry::from_item(item)?.members(),
+                None => Default::default(),
+            };
+            let ids: Vec<LinkId> = members.into_iter().collect();
+            process(read_users(store, &ids, &deadline).await?).await?;
+        }
+        QueryPlan::Email(email) => {
+            let mut start = None;
+            loop {
+                let Some(page) = store.users_by_email(&email, start, &deadline).await? else {
+                    lock(&run).remaining = true;
+                    break;
+                };
+                process(read_users(store, &page.items, &deadline).await?).await?;
+                start = page.next;
+                if start.is_none() {
+                    break;
+                }
+                if deadline.expired() {
+                    lock(&run).remaining = true;
+                    break;
+                }
+            }
+        }
+        QueryPlan::Scan => {
+            let expression = filter.expression();
+            let segments = store.concurrency().clamp(1, 4) as i32;
+            let scans = (0..segments).map(|segment| {
+                let expression = &expression;
+                let process = &process;
+                let run = &run;
+                async move {
+                    let mut start: Option<Item> = None;
+                    loop {
+                        let page = store
+                            .scan_users(expression, segment, segments, start, &deadline)
+                            .await?;
+                        let Some(Page { items, next }) = page else {
+                            lock(run).remaining = true;
+                            return Ok::<_, StoreError>(());
+                        };
+                        process(Read {
+                            users: items,
+                            incomplete: false,
+                        })
+                        .await?;
+                        start = next;
+                        if start.is_none() {
+                            return Ok(());
+                        }
+                        if deadline.expired() {
+                            lock(run).remaining = true;
+                            return Ok(());
+                        }
+                    }
+                }
+            });
+            let results: Vec<Result<(), StoreError>> = stream::iter(scans)
+                .buffer_unordered(segments as usize)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        }
+    }
+    let mut r = run.into_inner().unwrap_or_else(|p| p.into_inner());
+    if deadline.expired() && !r.remaining && r.not_deleted > 0 {
+        r.remaining = true;
+    }
+    Ok(r)
+}
+
+/// What a purge did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeRun {
+    /// Soft-deleted users found past the retention.
+    pub found: usize,
+    /// Removed, with their identifiers freed.
+    pub purged: usize,
+    /// Found but restored (or changed) meanwhile: left alone.
+    pub skipped: usize,
+    /// Not removed before the deadline.
+    pub failed: usize,
+    /// More may be due: the run stopped at its deadline; the next run carries on.
+    pub remaining: bool,
+}
+
+/// Purges users soft-deleted before `deleted_before`, found through the sparse
+/// `deleted-index` (one Query per shard, oldest first), never by scanning.
+pub async fn purge_soft_deleted(
+    store: &Store,
+    deleted_before: Timestamp,
+    actor: &str,
+    deadline: Deadline,
+) -> Result<PurgeRun, StoreError> {
+    let before = deleted_before.to_db_string();
+    let runs = (0..DELETED_SHARDS).map(|shard| {
+        let before = before.as_str();
+        async move {
+            let shard = format!("DELETED#{shard}");
+            let mut run = PurgeRun::default();
+            let mut start = None;
+            loop {
+                let Some(page) = store
+                    .soft_deleted_before(&shard, before, start, &deadline)
+                    .await?
+                else {
+                    run.remaining = true;
+                    return Ok::<_, StoreError>(run);
+                };
+                let Read { users, incomplete } = read_users(store, &page.items, &deadline).await?;
+                run.remaining |= incomplete;
+                let ids: Vec<LinkId> = users.iter().map(|u| u.link_id).collect();
+                run.found += ids.len();
+                let removal = Removal::Purge {
+                    deleted_before: before,
+                };
+                let outcomes = apply_removal_to(store, &ids, users, removal, actor, deadline).await?;
+                for outcome in outcomes {
+                    match outcome {
+                        RemovalOutcome::Applied => run.purged += 1,
+                        RemovalOutcome::NotProcessed => {
+                            run.failed += 1;
+                            run.remaining = true;
+                        }
+                        RemovalOutcome::NotFound | RemovalOutcome::Skipped => run.skipped += 1,
+                    }
+                }
+                start = page.next;
+                if start.is_none() {
+                    return Ok(run);
+                }
+                if deadline.expired() {
+                    run.remaining = true;
+                    return Ok(run);
+                }
+            }
+        }
+    });
+    let shards: Vec<Result<PurgeRun, StoreError>> = stream::iter(runs)
+        .buffer_unordered(DELETED_SHARDS as usize)
+        .collect()
+        .await;
+    let mut total = PurgeRun::default();
+    for shard in shards {
+        let s = shard?;
+        total.found += s.found;
+        total.purged += s.purged;
+        total.skipped += s.skipped;
+        total.failed += s.failed;
+        total.remaining |= s.remaining;
+    }
+    Ok(total)
+}
+
+/// Users read by id (batched, consistent); ids with no user are left out.
+struct Read {
+    users: Vec<UserRecord>,
+    /// Some keys were not answered before the deadline.
+    incomplete: bool,
+}
+
+async fn read_users(store: &Store, ids: &[LinkId], deadline: &Deadline) -> Result<Read, StoreError> {
+    let fetched = store.get_many(ids.iter().map(keys::user), deadline).await?;
+    let mut users = Vec::with_capacity(fetched.items.len());
+    for id in ids {
+        if let Some(item) = fetched.items.get(&keys::user(id)) {
+            users.push(UserRecord::from_item(item.clone())?);
+        }
+    }
+    Ok(Read {
+        users,
+        incomplete: !fetched.unresolved.is_empty(),
+    })
+}
+
+fn lock(run: &Mutex<FilterRun>) -> std::sync::MutexGuard<'_, FilterRun> {
+    run.lock().unwrap_or_else(|p| p.into_inner())
+}

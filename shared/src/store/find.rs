@@ -1,0 +1,156 @@
+//! Finding users by something other than their key: a parallel scan segment filtered by
+//! an expression, the `email-index`, and the sparse `deleted-index`. One page per call;
+//! callers loop while the deadline allows and report what is left.
+
+use std::future::Future;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::records::UserRecord;
+use super::{Failure, Item, Store, StoreError, classify, keys, request_error};
+use crate::deadline::{Backoff, Deadline};
+use crate::domain::LinkId;
+use crate::filter::Expression;
+
+/// Items per page (before filtering; DynamoDB also stops a page at 1 MB).
+pub const PAGE: i32 = 1000;
+
+/// One page: what it found and where the next one starts (`None`: the last page).
+#[derive(Debug, Default)]
+pub struct Page<T> {
+    /// The page's results.
+    pub items: Vec<T>,
+    /// The key to continue from.
+    pub next: Option<Item>,
+}
+
+impl Store {
+    /// One page of scan segment `segment` of `segments`, keeping the user items that
+    /// satisfy `filter`.
+    pub async fn scan_users(
+        &self,
+        filter: &Expression,
+        segment: i32,
+        segments: i32,
+        start: Option<Item>,
+        deadline: &Deadline,
+    ) -> Result<Option<Page<UserRecord>>, StoreError> {
+        let out = retrying("Scan", deadline, || {
+            self.client
+                .scan()
+                .table_name(&self.table)
+                .segment(segment)
+                .total_segments(segments)
+                .limit(PAGE)
+                .consistent_read(true)
+                .filter_expression(&filter.text)
+                .set_expression_attribute_names(Some(filter.names.clone()))
+                .set_expression_attribute_values(Some(filter.values.clone()))
+                .set_exclusive_start_key(start.clone())
+                .send()
+        })
+        .await?;
+        let Some(out) = out else { return Ok(None) };
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(UserRecord::from_item)
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Page {
+            items,
+            next: out.last_evaluated_key,
+        }))
+    }
+
+    /// One page of the users with this e-mail (`email-index`, keys only).
+    pub async fn users_by_email(
+        &self,
+        email: &str,
+        start: Option<Item>,
+        deadline: &Deadline,
+    ) -> Result<Option<Page<LinkId>>, StoreError> {
+        let out = retrying("Query", deadline, || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name("email-index")
+                .key_condition_expression("email = :e")
+                .expression_attribute_values(":e", AttributeValue::S(email.to_owned()))
+                .limit(PAGE)
+                .set_exclusive_start_key(start.clone())
+                .send()
+        })
+        .await?;
+        Ok(out.map(|o| Page {
+            items: user_ids(o.items.unwrap_or_default()),
+            next: o.last_evaluated_key,
+        }))
+    }
+
+    /// One page of the users of one `deleted-index` shard soft-deleted before `before`
+    /// (a stored time), oldest first.
+    pub async fn soft_deleted_before(
+        &self,
+        shard: &str,
+        before: &str,
+        start: Option<Item>,
+        deadline: &Deadline,
+    ) -> Result<Option<Page<LinkId>>, StoreError> {
+        let out = retrying("Query", deadline, || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name("deleted-index")
+                .key_condition_expression("del_shard = :s AND deleted_at < :before")
+                .expression_attribute_values(":s", AttributeValue::S(shard.to_owned()))
+                .expression_attribute_values(":before", AttributeValue::S(before.to_owned()))
+                .limit(PAGE)
+                .set_exclusive_start_key(start.clone())
+                .send()
+        })
+        .await?;
+        Ok(out.map(|o| Page {
+            items: user_ids(o.items.unwrap_or_default()),
+            next: o.last_evaluated_key,
+        }))
+    }
+}
+
+fn user_ids(items: Vec<Item>) -> Vec<LinkId> {
+    items
+        .iter()
+        .filter_map(keys::pk_of)
+        .filter_map(|pk| pk.strip_prefix(keys::USER_PREFIX))
+        .filter_map(|id| uuid::Uuid::try_parse(id).ok().map(LinkId::from))
+        .collect()
+}
+
+/// Sends a request, backing off on throttling until the deadline. `Ok(None)`: still
+/// throttled at the deadline.
+async fn retrying<T, E, R, F, Fut>(
+    operation: &'static str,
+    deadline: &Deadline,
+    send: F,
+) -> Result<Option<T>, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let mut backoff = Backoff::default();
+    loop {
+        match send().await {
+            Ok(out) => return Ok(Some(out)),
+            Err(e) if classify(&e) == Failure::Retryable => {
+                tracing::warn!(operation, error = %e, "throttled or failed transiently");
+                if !backoff.wait(deadline).await {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(request_error(operation, e)),
+        }
+    }
+}
