@@ -1,0 +1,156 @@
+//! API Gateway HTTP API (payload format 2.0) events and their answers.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// An HTTP API request event as API Gateway hands it to a function.
+#[derive(Clone, Debug)]
+pub struct HttpEvent {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, e.g. `/api/v1/users/bulk`.
+    pub path: String,
+    /// Headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// The body, if any (sent as text, `isBase64Encoded: false`).
+    pub body: Option<String>,
+}
+
+impl HttpEvent {
+    /// A request with a JSON body.
+    pub fn json(method: &str, path: &str, body: &Value) -> Self {
+        Self {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Some(body.to_string()),
+        }
+    }
+
+    /// Adds `authorization: Bearer <token>`.
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.headers
+            .push(("authorization".into(), format!("Bearer {token}")));
+        self
+    }
+
+    /// The event document.
+    pub fn to_event(&self) -> Value {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let route_key = format!("{} {}", self.method, self.path);
+        let mut headers = serde_json::Map::new();
+        headers.insert(
+            "host".into(),
+            json!("bench.execute-api.us-east-1.amazonaws.com"),
+        );
+        headers.insert("user-agent".into(), json!("bench"));
+        headers.insert("x-forwarded-proto".into(), json!("https"));
+        if let Some(b) = &self.body {
+            headers.insert("content-length".into(), json!(b.len().to_string()));
+        }
+        for (k, v) in &self.headers {
+            headers.insert(k.clone(), json!(v));
+        }
+        json!({
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": self.path,
+            "rawQueryString": "",
+            "headers": headers,
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": "bench",
+                "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "bench",
+                "http": {
+                    "method": self.method,
+                    "path": self.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": "bench"
+                },
+                "requestId": uuid::Uuid::new_v4().to_string(),
+                "routeKey": route_key,
+                "stage": "$default",
+                "time": "01/Jan/2026:00:00:00 +0000",
+                "timeEpoch": now
+            },
+            "body": self.body,
+            "isBase64Encoded": false
+        })
+    }
+}
+
+/// The HTTP answer inside a function's response document.
+#[derive(Clone, Debug)]
+pub struct HttpAnswer {
+    /// `statusCode`.
+    pub status: u16,
+    /// `body`, parsed as JSON.
+    pub body: Value,
+}
+
+impl HttpAnswer {
+    /// Reads `{"statusCode": .., "headers": .., "body": ".."}`.
+    pub fn from_response(response: &Value) -> Result<Self, String> {
+        let status = response["statusCode"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or_else(|| format!("no statusCode in {}", preview(response)))?;
+        let text = response["body"]
+            .as_str()
+            .ok_or_else(|| format!("no text body in {}", preview(response)))?;
+        let body = if response["isBase64Encoded"].as_bool() == Some(true) {
+            return Err("base64 bodies are not expected from these functions".into());
+        } else {
+            serde_json::from_str(text).map_err(|e| format!("body is not JSON ({e}): {text}"))?
+        };
+        Ok(Self { status, body })
+    }
+}
+
+/// The first few hundred characters of a document, for error messages.
+pub fn preview(v: &Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(400) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_is_an_http_api_v2_request_for_lambda_http() {
+        let e = HttpEvent::json("POST", "/api/v1/users/bulk", &json!({"list_items": []}))
+            .bearer("t0k")
+            .to_event();
+        let req: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest =
+            serde_json::from_value(e.clone()).unwrap();
+        assert_eq!(req.raw_path.as_deref(), Some("/api/v1/users/bulk"));
+        assert_eq!(req.request_context.http.method, "POST");
+        assert_eq!(req.headers["authorization"], "Bearer t0k");
+        // Not mistaken for a REST API (payload 1.0) event, which lambda_http tries first.
+        let v1 = serde_json::from_value::<
+            lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequest,
+        >(e);
+        assert!(v1.is_err());
+    }
+
+    #[test]
+    fn answers_are_read_and_their_body_parsed() {
+        let a = HttpAnswer::from_response(&json!({
+            "statusCode": 200, "headers": {}, "body": "{\"result\":[]}", "isBase64Encoded": false
+        }))
+        .unwrap();
+        assert_eq!(a.status, 200);
+        assert_eq!(a.body, json!({"result": []}));
+        assert!(HttpAnswer::from_response(&json!({"statusCode": 200})).is_err());
+    }
+}

@@ -1,0 +1,362 @@
+//! The floor: what the same DynamoDB work costs when done directly with the SDK from the
+//! bench process, with the batch sizes and the concurrency the functions use. A function
+//! pass is compared with the floor of the same items in the same run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use futures::{StreamExt, stream};
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Keys per `BatchGetItem` (the DynamoDB limit, as the functions use it).
+pub const READ_CHUNK: usize = 100;
+/// Puts per `BatchWriteItem` (the DynamoDB limit, as the functions use it).
+pub const WRITE_CHUNK: usize = 25;
+
+/// Requests made, by operation (each resubmission of unprocessed items counts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Calls(pub BTreeMap<String, u64>);
+
+impl Calls {
+    /// Adds `n` requests of `op`.
+    pub fn add(&mut self, op: &str, n: u64) {
+        *self.0.entry(op.to_owned()).or_default() += n;
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &Calls) {
+        for (k, v) in &other.0 {
+            self.add(k, *v);
+        }
+    }
+
+    /// All requests.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Reads `BatchGetItem=10 BatchWriteItem=40` (the functions' `dynamodb_calls` field);
+    /// `none` is empty. Stops at the first token that is not `Name=count`.
+    pub fn parse(text: &str) -> Calls {
+        let mut calls = Calls::default();
+        for token in text.split_whitespace() {
+            if token == "none" {
+                break;
+            }
+            let Some((op, n)) = token.split_once('=') else {
+                break;
+            };
+            let Ok(n) = n.parse::<u64>() else { break };
+            if op.is_empty() || !op.chars().all(|c| c.is_ascii_alphanumeric()) {
+                break;
+            }
+            calls.add(op, n);
+        }
+        calls
+    }
+}
+
+impl fmt::Display for Calls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        f.write_str(&parts.join(" "))
+    }
+}
+
+/// What one floor operation did.
+#[derive(Clone, Debug, Default)]
+pub struct FloorRun {
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Requests made.
+    pub calls: Calls,
+    /// Items `BatchGetItem` found (for the read-then-write floor).
+    pub found: usize,
+    /// CPU time of the bench process (the SDK client) meanwhile.
+    pub client_cpu: Duration,
+    /// CPU time of the DynamoDB server process meanwhile, when its pid is known.
+    pub server_cpu: Option<Duration>,
+}
+
+impl FloorRun {
+    /// Adds another run's figures (a pass made of several requests).
+    pub fn add(&mut self, other: &FloorRun) {
+        self.elapsed += other.elapsed;
+        self.calls.merge(&other.calls);
+        self.found += other.found;
+        self.client_cpu += other.client_cpu;
+        self.server_cpu = match (self.server_cpu, other.server_cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// CPU used by this process and by the DynamoDB server (when its pid is known), for
+/// measuring a span of work.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuMark {
+    own: Duration,
+    server: Option<Duration>,
+}
+
+impl CpuMark {
+    /// Now.
+    pub fn now(server_pid: Option<u32>) -> Self {
+        Self {
+            own: crate::process::cpu_time(std::process::id()).unwrap_or_default(),
+            server: server_pid.and_then(|p| crate::process::cpu_time(p).ok()),
+        }
+    }
+
+    /// CPU of this process and of the server since `self`.
+    pub fn since(&self, server_pid: Option<u32>) -> (Duration, Option<Duration>) {
+        let later = Self::now(server_pid);
+        let server = match (self.server, later.server) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        (later.own.saturating_sub(self.own), server)
+    }
+}
+
+/// Raw batched access to one table.
+#[derive(Clone, Debug)]
+pub struct Floor {
+    client: Client,
+    concurrency: usize,
+    server_pid: Option<u32>,
+}
+
+impl Floor {
+    /// A floor keeping `concurrency` requests in flight (the functions'
+    /// `DYNAMODB_CONCURRENCY`).
+    pub fn new(client: Client, concurrency: usize) -> Self {
+        Self {
+            client,
+            concurrency: concurrency.max(1),
+            server_pid: None,
+        }
+    }
+
+    /// Also measures the CPU time of the DynamoDB server process `pid` (DynamoDB Local).
+    pub fn with_server_pid(mut self, pid: Option<u32>) -> Self {
+        self.server_pid = pid;
+        self
+    }
+
+    /// (a) `BatchWriteItem` of `items`, 25 per call.
+    pub async fn write(&self, table: &str, items: &[Item]) -> Result<FloorRun, String> {
+        let cpu = CpuMark::now(self.server_pid);
+        let started = Instant::now();
+        let calls = self.put_all(table, items).await?;
+        let elapsed = started.elapsed();
+        let (client_cpu, server_cpu) = cpu.since(self.server_pid);
+        Ok(FloorRun {
+            elapsed,
+            calls,
+            found: 0,
+            client_cpu,
+            server_cpu,
+        })
+    }
+
+    /// (b) `BatchGetItem` of the items' keys (100 per call, consistent reads), then
+    /// `BatchWriteItem` of the items (25 per call): the least a read-modify-write of
+    /// these items can cost.
+    pub async fn read_then_write(
+        &self,
+        table: &str,
+        key: &str,
+        items: &[Item],
+    ) -> Result<FloorRun, String> {
+        let cpu = CpuMark::now(self.server_pid);
+        let started = Instant::now();
+        let keys: Vec<Item> = items
+            .iter()
+            .map(|i| {
+                i.get(key)
+                    .map(|v| Item::from([(key.to_owned(), v.clone())]))
+                    .ok_or_else(|| format!("an item without its key attribute {key}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let (found, mut calls) = self.get_all(table, keys).await?;
+        calls.merge(&self.put_all(table, items).await?);
+        let elapsed = started.elapsed();
+        let (client_cpu, server_cpu) = cpu.since(self.server_pid);
+        Ok(FloorRun {
+            elapsed,
+            calls,
+            found: found.len(),
+            client_cpu,
+            server_cpu,
+        })
+    }
+
+    /// Reads the items with `keys` (consistently), 100 per call, resubmitting
+    /// unprocessed keys.
+    pub async fn get_all(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+    ) -> Result<(Vec<Item>, Calls), String> {
+        let chunks: Vec<Vec<Item>> = keys.chunks(READ_CHUNK).map(<[_]>::to_vec).collect();
+        let parts: Vec<Result<(Vec<Item>, u64), String>> = stream::iter(chunks)
+            .map(|chunk| self.get_chunk(table, chunk))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut found = Vec::with_capacity(keys.len());
+        let mut calls = Calls::default();
+        for p in parts {
+            let (items, n) = p?;
+            found.extend(items);
+            calls.add("BatchGetItem", n);
+        }
+        Ok((found, calls))
+    }
+
+    /// Puts `items`, 25 per call, resubmitting unprocessed items.
+    pub async fn put_all(&self, table: &str, items: &[Item]) -> Result<Calls, String> {
+        let chunks: Vec<&[Item]> = items.chunks(WRITE_CHUNK).collect();
+        let parts: Vec<Result<u64, String>> = stream::iter(chunks)
+            .map(|chunk| self.put_chunk(table, chunk))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut calls = Calls::default();
+        for p in parts {
+            calls.add("BatchWriteItem", p?);
+        }
+        Ok(calls)
+    }
+
+    async fn get_chunk(&self, table: &str, keys: Vec<Item>) -> Result<(Vec<Item>, u64), String> {
+        let mut pending = keys;
+        let mut found = Vec::with_capacity(pending.len());
+        let mut calls = 0;
+        while !pending.is_empty() {
+            calls += 1;
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut out = self
+                .client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(|e| format!("BatchGetItem: {}", DisplayErrorContext(&e)))?;
+            found.extend(
+                out.responses
+                    .as_mut()
+                    .and_then(|r| r.remove(table))
+                    .unwrap_or_default(),
+            );
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok((found, calls))
+    }
+
+    async fn put_chunk(&self, table: &str, items: &[Item]) -> Result<u64, String> {
+        let mut pending: Vec<WriteRequest> = items
+            .iter()
+            .map(|i| {
+                PutRequest::builder()
+                    .set_item(Some(i.clone()))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        let mut calls = 0;
+        while !pending.is_empty() {
+            calls += 1;
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(|e| format!("BatchWriteItem: {}", DisplayErrorContext(&e)))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(table))
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok(calls)
+    }
+}
+
+/// The size DynamoDB bills an item by: attribute names plus values (UTF-8 bytes of
+/// strings, about a byte per two digits of numbers, list/map overhead).
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        AttributeValue::Ss(s) => s.iter().map(String::len).sum(),
+        AttributeValue::Ns(s) => s.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(s) => s.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_lists_parse_as_the_functions_log_them() {
+        let c = Calls::parse("BatchGetItem=10 BatchWriteItem=40");
+        assert_eq!(c.to_string(), "BatchGetItem=10 BatchWriteItem=40");
+        assert_eq!(c.total(), 50);
+        assert_eq!(Calls::parse("none"), Calls::default());
+        assert_eq!(
+            Calls::parse("TransactWriteItems=3 other=x").to_string(),
+            "TransactWriteItems=3"
+        );
+    }
+
+    #[test]
+    fn item_sizes_count_names_and_values() {
+        let item = Item::from([
+            ("pk".to_owned(), AttributeValue::S("USER#1".into())),
+            ("active".to_owned(), AttributeValue::Bool(true)),
+        ]);
+        assert_eq!(item_size(&item), 2 + 6 + 6 + 1);
+    }
+}

@@ -1,0 +1,560 @@
+//! What a run measured and its markdown report. Scenarios of any function fill in
+//! [`PassResult`]s; the report compares each with its floor.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::floor::{Calls, FloorRun};
+use crate::stats::{median, mib, ms, rate, ratio};
+
+/// What one pass of a function measured.
+#[derive(Clone, Debug, Default)]
+pub struct FunctionRun {
+    /// Sum over the requests (sent one after the other) of queue-to-answer time.
+    pub elapsed: Duration,
+    /// DynamoDB requests the function logged, summed over the requests.
+    pub calls: Calls,
+    /// Highest peak RSS (`VmHWM`, kB) of any one request, the peak reset before each.
+    pub peak_kb: u64,
+    /// CPU time of the function process over the pass.
+    pub cpu: Duration,
+    /// CPU time of the DynamoDB server over the pass, when its pid is known.
+    pub server_cpu: Option<Duration>,
+}
+
+/// One repetition of a pass: the function and its floors.
+#[derive(Clone, Debug)]
+pub struct PassSample {
+    /// The function.
+    pub function: FunctionRun,
+    /// Floor (a): `BatchWriteItem` only.
+    pub floor_a: FloorRun,
+    /// Floor (b): `BatchGetItem` + `BatchWriteItem`.
+    pub floor_b: FloorRun,
+}
+
+/// Every repetition of one pass of one scenario.
+#[derive(Clone, Debug)]
+pub struct PassResult {
+    /// The function, e.g. `upsert-users`.
+    pub function: String,
+    /// E.g. `1000 users, 1 request of 1000`.
+    pub scenario: String,
+    /// E.g. `create`.
+    pub pass: String,
+    /// Items in the pass.
+    pub items: usize,
+    /// The ratio function / floor (b) this pass must stay under, if any.
+    pub target_ratio: Option<f64>,
+    /// One per repetition.
+    pub samples: Vec<PassSample>,
+}
+
+impl PassResult {
+    /// Median function time.
+    pub fn function_median(&self) -> Duration {
+        median(&self.collect(|s| s.function.elapsed))
+    }
+
+    /// Median floor (a) time.
+    pub fn floor_a_median(&self) -> Duration {
+        median(&self.collect(|s| s.floor_a.elapsed))
+    }
+
+    /// Median floor (b) time.
+    pub fn floor_b_median(&self) -> Duration {
+        median(&self.collect(|s| s.floor_b.elapsed))
+    }
+
+    /// Median function / median floor (b).
+    pub fn ratio_b(&self) -> f64 {
+        ratio(self.function_median(), self.floor_b_median())
+    }
+
+    /// Highest peak RSS over the repetitions, kB.
+    pub fn peak_kb(&self) -> u64 {
+        self.samples
+            .iter()
+            .map(|s| s.function.peak_kb)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The median of the per-repetition ratios function / floor (b) (each repetition's
+    /// function and floor ran back to back, so their ratio shares the machine's state).
+    pub fn paired_ratio_b(&self) -> f64 {
+        let mut r: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|s| ratio(s.function.elapsed, s.floor_b.elapsed))
+            .collect();
+        r.sort_by(f64::total_cmp);
+        match r.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => r[n / 2],
+            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
+        }
+    }
+
+    /// Whether the ratio target (if any) is met.
+    pub fn target_met(&self) -> Option<bool> {
+        self.target_ratio.map(|t| self.ratio_b() <= t)
+    }
+
+    fn collect(&self, f: impl Fn(&PassSample) -> Duration) -> Vec<Duration> {
+        self.samples.iter().map(f).collect()
+    }
+
+    /// Call counts of the first repetition, and whether every repetition made the same.
+    fn calls(&self, f: impl Fn(&PassSample) -> &Calls) -> String {
+        let Some(first) = self.samples.first().map(&f) else {
+            return "-".into();
+        };
+        let same = self.samples.iter().all(|s| f(s) == first);
+        if same {
+            first.to_string()
+        } else {
+            let all: Vec<String> = self.samples.iter().map(|s| f(s).to_string()).collect();
+            all.join(" / ")
+        }
+    }
+}
+
+/// Facts about the run, printed in the report's head.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    /// UTC time of the run.
+    pub date: String,
+    /// `nproc`.
+    pub cores: usize,
+    /// From /proc/cpuinfo.
+    pub cpu: String,
+    /// MemTotal, MiB.
+    pub memory_mib: u64,
+    /// The commit measured (and whether the tree was dirty).
+    pub git: String,
+    /// DynamoDB Local version.
+    pub dynamodb_local: String,
+    /// Repetitions of every pass.
+    pub repeats: usize,
+    /// The function's `DYNAMODB_CONCURRENCY` and the floor's requests in flight.
+    pub concurrency: usize,
+}
+
+/// Size of a function binary.
+#[derive(Clone, Debug)]
+pub struct BinaryInfo {
+    /// The function.
+    pub function: String,
+    /// Path shown in the report.
+    pub path: String,
+    /// Bytes.
+    pub bytes: u64,
+    /// Whether it has no symbol table.
+    pub stripped: bool,
+}
+
+/// Cold-start figures of a function.
+#[derive(Clone, Debug, Default)]
+pub struct StartInfo {
+    /// The function.
+    pub function: String,
+    /// Spawn to first `GET .../invocation/next`, one per process started.
+    pub ready: Vec<Duration>,
+    /// RSS right after ready, kB, one per process started.
+    pub idle_rss_kb: Vec<u64>,
+}
+
+/// One stored user item as the function wrote it, against the floor's.
+#[derive(Clone, Debug, Default)]
+pub struct ItemCheck {
+    /// Billable size of the function's item.
+    pub function_bytes: usize,
+    /// Billable size of the floor's item.
+    pub floor_bytes: usize,
+    /// Attributes only the function stores.
+    pub only_function: Vec<String>,
+    /// Attributes only the floor stores.
+    pub only_floor: Vec<String>,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Run facts.
+    pub info: RunInfo,
+    /// Binaries.
+    pub binaries: Vec<BinaryInfo>,
+    /// Cold starts.
+    pub starts: Vec<StartInfo>,
+    /// Passes.
+    pub passes: Vec<PassResult>,
+    /// Peak RSS target per request, MiB.
+    pub peak_target_mib: f64,
+    /// The stored-item comparison, if made.
+    pub item_check: Option<ItemCheck>,
+}
+
+impl Report {
+    /// The markdown text.
+    pub fn markdown(&self) -> String {
+        let mut o = String::new();
+        let i = &self.info;
+        let _ = writeln!(o, "# Benchmark report\n");
+        let _ = writeln!(
+            o,
+            "Run {} on {} cores ({}), {} MiB RAM; commit {}; DynamoDB Local {} in memory. \
+             Every pass ran {} times; times are medians. Functions and floor keep {} \
+             DynamoDB requests in flight.\n",
+            i.date, i.cores, i.cpu, i.memory_mib, i.git, i.dynamodb_local, i.repeats, i.concurrency
+        );
+        self.targets(&mut o);
+        self.times(&mut o);
+        self.calls(&mut o);
+        self.cpu(&mut o);
+        self.memory(&mut o);
+        self.size_and_start(&mut o);
+        self.items(&mut o);
+        self.raw(&mut o);
+        o
+    }
+
+    fn targets(&self, o: &mut String) {
+        let _ = writeln!(o, "## Targets\n");
+        let _ = writeln!(
+            o,
+            "Ratios: median function time / median floor (b) time; the verdict is on this \
+             figure. In brackets: the median of the per-repetition ratios.\n"
+        );
+        let _ = writeln!(o, "| figure | measured | target | verdict |");
+        let _ = writeln!(o, "| --- | ---: | ---: | --- |");
+        for p in &self.passes {
+            let target = p
+                .target_ratio
+                .map_or("reported".to_owned(), |t| format!("≤ {t:.1}×"));
+            let verdict = match p.target_met() {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None => "-",
+            };
+            let _ = writeln!(
+                o,
+                "| {} {} pass / floor (b), {} | {:.2}× ({:.2}×) | {target} | {verdict} |",
+                p.function,
+                p.pass,
+                p.scenario,
+                p.ratio_b(),
+                p.paired_ratio_b()
+            );
+        }
+        let peak = self
+            .passes
+            .iter()
+            .map(PassResult::peak_kb)
+            .max()
+            .unwrap_or(0);
+        let met = (peak as f64 / 1024.0) <= self.peak_target_mib;
+        let _ = writeln!(
+            o,
+            "| peak RSS of one 1000-item request (highest of all passes) | {} MiB | ≤ {:.0} MiB | {} |",
+            mib(peak),
+            self.peak_target_mib,
+            if met { "met" } else { "**missed**" }
+        );
+        let _ = writeln!(o);
+    }
+
+    fn times(&self, o: &mut String) {
+        let _ = writeln!(o, "## Passes (median wall time)\n");
+        let _ = writeln!(
+            o,
+            "| function | scenario | pass | function ms | floor (a) BatchWrite ms | floor (b) BatchGet+BatchWrite ms | function / (a) | function / (b) | function items/s |"
+        );
+        let _ = writeln!(
+            o,
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for p in &self.passes {
+            let f = p.function_median();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {:.2}× | {:.2}× | {:.0} |",
+                p.function,
+                p.scenario,
+                p.pass,
+                ms(f),
+                ms(p.floor_a_median()),
+                ms(p.floor_b_median()),
+                ratio(f, p.floor_a_median()),
+                p.ratio_b(),
+                rate(p.items, f)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    fn calls(&self, o: &mut String) {
+        let _ = writeln!(o, "## DynamoDB requests per pass\n");
+        let _ = writeln!(
+            o,
+            "Function: from its `dynamodb_calls` log field, summed over the pass's requests. \
+             Several values separated by `/` mean the repetitions differed.\n"
+        );
+        let _ = writeln!(
+            o,
+            "| function | scenario | pass | function | floor (a) | floor (b) |"
+        );
+        let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- |");
+        for p in &self.passes {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                p.function,
+                p.scenario,
+                p.pass,
+                p.calls(|s| &s.function.calls),
+                p.calls(|s| &s.floor_a.calls),
+                p.calls(|s| &s.floor_b.calls)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    fn cpu(&self, o: &mut String) {
+        let _ = writeln!(o, "## CPU time per pass (median ms)\n");
+        let _ = writeln!(
+            o,
+            "User + system time from `/proc/<pid>/stat` (10 ms ticks), all threads. The \
+             function and DynamoDB Local share the machine's cores, so CPU the function \
+             spends is CPU DynamoDB Local cannot use.\n"
+        );
+        let _ = writeln!(
+            o,
+            "| function | scenario | pass | function process | DynamoDB Local, function pass | bench (SDK client), floor (b) | DynamoDB Local, floor (b) | DynamoDB Local, floor (a) |"
+        );
+        let _ = writeln!(o, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        for p in &self.passes {
+            let server = |f: &dyn Fn(&PassSample) -> Option<Duration>| {
+                let v: Vec<Duration> = p.samples.iter().filter_map(f).collect();
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("{:.0}", median(&v).as_secs_f64() * 1000.0)
+                }
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {:.0} | {} | {:.0} | {} | {} |",
+                p.function,
+                p.scenario,
+                p.pass,
+                median(&p.collect(|s| s.function.cpu)).as_secs_f64() * 1000.0,
+                server(&|s| s.function.server_cpu),
+                median(&p.collect(|s| s.floor_b.client_cpu)).as_secs_f64() * 1000.0,
+                server(&|s| s.floor_b.server_cpu),
+                server(&|s| s.floor_a.server_cpu),
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    fn memory(&self, o: &mut String) {
+        let _ = writeln!(o, "## Peak RSS per request\n");
+        let _ = writeln!(
+            o,
+            "`VmHWM` of the function process after each request, the peak reset (`5` to \
+             `/proc/<pid>/clear_refs`) before it; highest request of the pass, highest \
+             repetition.\n"
+        );
+        let _ = writeln!(
+            o,
+            "| function | scenario | pass | peak RSS MiB | per repetition MiB |"
+        );
+        let _ = writeln!(o, "| --- | --- | --- | ---: | --- |");
+        for p in &self.passes {
+            let each: Vec<String> = p.samples.iter().map(|s| mib(s.function.peak_kb)).collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                p.function,
+                p.scenario,
+                p.pass,
+                mib(p.peak_kb()),
+                each.join(", ")
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    fn size_and_start(&self, o: &mut String) {
+        let _ = writeln!(o, "## Binary size and start\n");
+        let _ = writeln!(o, "| function | binary | bytes | MiB | stripped |");
+        let _ = writeln!(o, "| --- | --- | ---: | ---: | --- |");
+        for b in &self.binaries {
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | {} | {:.2} | {} |",
+                b.function,
+                b.path,
+                b.bytes,
+                b.bytes as f64 / 1_048_576.0,
+                if b.stripped { "yes" } else { "no" }
+            );
+        }
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "Ready time: spawn of the process to its first `GET /2018-06-01/runtime/invocation/next` \
+             (runtime and AWS SDK initialised, configuration read).\n"
+        );
+        let _ = writeln!(
+            o,
+            "| function | processes | ready ms (median) | min | max | idle RSS MiB (median) |"
+        );
+        let _ = writeln!(o, "| --- | ---: | ---: | ---: | ---: | ---: |");
+        for s in &self.starts {
+            let mut rss = s.idle_rss_kb.clone();
+            rss.sort_unstable();
+            let idle = rss.get(rss.len() / 2).copied().unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                s.function,
+                s.ready.len(),
+                ms(median(&s.ready)),
+                ms(s.ready.iter().min().copied().unwrap_or_default()),
+                ms(s.ready.iter().max().copied().unwrap_or_default()),
+                mib(idle)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    fn items(&self, o: &mut String) {
+        let Some(c) = &self.item_check else { return };
+        let _ = writeln!(o, "## Stored user item: function vs floor\n");
+        let same = c.only_function.is_empty() && c.only_floor.is_empty();
+        let _ = writeln!(
+            o,
+            "One user read back after the update pass: {} bytes as the function stored it, {} \
+             bytes as the floor wrote it; attributes {}.\n",
+            c.function_bytes,
+            c.floor_bytes,
+            if same {
+                "identical".to_owned()
+            } else {
+                format!(
+                    "differ (only function: {:?}; only floor: {:?})",
+                    c.only_function, c.only_floor
+                )
+            }
+        );
+    }
+
+    fn raw(&self, o: &mut String) {
+        let _ = writeln!(o, "## Every repetition (ms)\n");
+        let _ = writeln!(
+            o,
+            "| function | scenario | pass | function | floor (a) | floor (b) | function / (b) |"
+        );
+        let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- | --- |");
+        for p in &self.passes {
+            let list = |f: &dyn Fn(&PassSample) -> Duration| {
+                p.samples
+                    .iter()
+                    .map(|s| ms(f(s)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let ratios: Vec<String> = p
+                .samples
+                .iter()
+                .map(|s| format!("{:.2}", ratio(s.function.elapsed, s.floor_b.elapsed)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                p.function,
+                p.scenario,
+                p.pass,
+                list(&|s| s.function.elapsed),
+                list(&|s| s.floor_a.elapsed),
+                list(&|s| s.floor_b.elapsed),
+                ratios.join(", ")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(function_ms: u64, floor_ms: u64, peak_kb: u64) -> PassSample {
+        let floor = FloorRun {
+            elapsed: Duration::from_millis(floor_ms),
+            ..FloorRun::default()
+        };
+        PassSample {
+            function: FunctionRun {
+                elapsed: Duration::from_millis(function_ms),
+                peak_kb,
+                ..FunctionRun::default()
+            },
+            floor_a: floor.clone(),
+            floor_b: floor,
+        }
+    }
+
+    fn pass(name: &str, target: Option<f64>, samples: Vec<PassSample>) -> PassResult {
+        PassResult {
+            function: "f".into(),
+            scenario: "1000 users".into(),
+            pass: name.into(),
+            items: 1000,
+            target_ratio: target,
+            samples,
+        }
+    }
+
+    #[test]
+    fn ratios_are_of_medians_and_verdicts_follow_the_targets() {
+        let update = pass(
+            "update",
+            Some(1.3),
+            vec![
+                sample(120, 100, 1000),
+                sample(200, 100, 3000),
+                sample(110, 100, 2000),
+            ],
+        );
+        assert!((update.ratio_b() - 1.2).abs() < 1e-9);
+        assert!((update.paired_ratio_b() - 1.2).abs() < 1e-9);
+        assert_eq!(update.target_met(), Some(true));
+        assert_eq!(update.peak_kb(), 3000);
+        let slow = pass("update", Some(1.3), vec![sample(140, 100, 60_000)]);
+        assert_eq!(slow.target_met(), Some(false));
+        let create = pass("create", None, vec![sample(500, 100, 1000)]);
+        let report = Report {
+            passes: vec![update, slow, create],
+            peak_target_mib: 48.0,
+            ..Report::default()
+        };
+        let text = report.markdown();
+        assert!(
+            text.contains(
+                "| f update pass / floor (b), 1000 users | 1.20× (1.20×) | ≤ 1.3× | met |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 1.40× (1.40×) | ≤ 1.3× | **missed** |"),
+            "{text}"
+        );
+        assert!(text.contains("| 5.00× (5.00×) | reported | - |"), "{text}");
+        assert!(
+            text.contains("| 58.6 MiB | ≤ 48 MiB | **missed** |"),
+            "{text}"
+        );
+    }
+}

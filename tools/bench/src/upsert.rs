@@ -1,0 +1,390 @@
+//! The `upsert-users` scenarios: a population of users sent as new users (the create
+//! pass), then the same users again with one changed field (the update pass), each
+//! request's answer checked item by item, and the same stored items written by the floor.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::domain::{LinkId, Timestamp};
+use shared::store::keys;
+use shared::store::records::{StoredFactor, UserRecord};
+use uuid::Uuid;
+
+use crate::event::{HttpAnswer, HttpEvent, preview};
+use crate::floor::{Calls, CpuMark, Floor, FloorRun, Item};
+use crate::process::FunctionProcess;
+use crate::report::FunctionRun;
+
+/// The binary under `target/release`.
+pub const BINARY: &str = "upsert-users";
+/// The route.
+pub const PATH: &str = "/api/v1/users/bulk";
+/// The token subject; stored as `created_by`/`updated_by`.
+pub const ACTOR: &str = "bench";
+/// How long one invocation may take before the bench gives up (the function's own
+/// deadline is 29 s).
+pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The message of the function's per-invocation log line.
+pub const DONE_MESSAGE: &str = "upsert done";
+
+/// Which pass over a population.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Every user is new: new `link_id`, new name, one new card number.
+    Create,
+    /// The same users again: same `link_id`, name and card, a changed `info`.
+    Update,
+}
+
+impl Pass {
+    /// `create` / `update`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Create => "create",
+            Pass::Update => "update",
+        }
+    }
+
+    /// The `extended_info` every item must answer.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Pass::Create => "created",
+            Pass::Update => "updated",
+        }
+    }
+
+    /// The `info` sent (same length in both passes: same item sizes).
+    pub fn info(self) -> &'static str {
+        match self {
+            Pass::Create => "bench: created in the create pass",
+            Pass::Update => "bench: changed in the update pass",
+        }
+    }
+
+    /// The stored `version` after this pass.
+    pub fn version(self) -> u64 {
+        match self {
+            Pass::Create => 1,
+            Pass::Update => 2,
+        }
+    }
+}
+
+/// One benchmark user.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// `link_id`.
+    pub id: Uuid,
+    /// A unique name.
+    pub name: String,
+    /// A unique card number.
+    pub card: String,
+}
+
+/// The users of one scenario, sent `per_request` at a time.
+#[derive(Clone, Debug)]
+pub struct Population {
+    /// `1000 users, 1 request`, ...
+    pub label: String,
+    /// The users in request order.
+    pub users: Vec<User>,
+    /// Users per request.
+    pub per_request: usize,
+}
+
+impl Population {
+    /// `n` users whose names and card numbers carry `tag` (unique per table).
+    pub fn new(tag: u32, n: usize, per_request: usize) -> Self {
+        let users = (0..n)
+            .map(|i| User {
+                id: Uuid::new_v4(),
+                name: format!("Bench User {tag:03}-{i:06}"),
+                card: format!("9{tag:03}{i:08}"),
+            })
+            .collect();
+        let requests = n.div_ceil(per_request.max(1));
+        Self {
+            label: format!(
+                "{n} users, {requests} request{} of {per_request}",
+                if requests == 1 { "" } else { "s" }
+            ),
+            users,
+            per_request: per_request.max(1),
+        }
+    }
+
+    /// The users of each request, in order.
+    pub fn requests(&self) -> std::slice::Chunks<'_, User> {
+        self.users.chunks(self.per_request)
+    }
+}
+
+/// `{"list_items": [...]}` for `users` in `pass`.
+pub fn request_body(users: &[User], pass: Pass) -> Value {
+    let items: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            json!({
+                "link_id": u.id,
+                "name": u.name,
+                "info": pass.info(),
+                "auth_factors": [{"type": "card", "number": u.card}],
+            })
+        })
+        .collect();
+    json!({ "list_items": items })
+}
+
+/// The user items the function stores for `users` after `pass` (same attributes, one
+/// card factor): what the floor writes.
+pub fn stored_items(users: &[User], pass: Pass, now: &str) -> Result<Vec<Item>, String> {
+    users
+        .iter()
+        .map(|u| {
+            let id = LinkId::from(u.id);
+            UserRecord {
+                pk: keys::user(&id),
+                link_id: id,
+                name: u.name.clone(),
+                info: Some(pass.info().to_owned()),
+                email: None,
+                role_id: None,
+                user_type: None,
+                active: true,
+                auth_factors: vec![StoredFactor::Card {
+                    number: u.card.clone(),
+                }],
+                time_profile_id: None,
+                is_online: false,
+                login_ip: None,
+                last_login_time: None,
+                create_time: now.to_owned(),
+                created_by: ACTOR.to_owned(),
+                update_time: now.to_owned(),
+                updated_by: ACTOR.to_owned(),
+                name_dup: false,
+                version: pass.version(),
+                deleted_at: None,
+                deleted_by: None,
+                del_shard: None,
+            }
+            .to_item()
+            .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Checks that the answer is a 200 with one `success: true` result per user, in order,
+/// naming the user and answering `pass.expected()`.
+pub fn check_answer(answer: &HttpAnswer, users: &[User], pass: Pass) -> Result<(), String> {
+    if answer.status != 200 {
+        return Err(format!(
+            "{} pass: HTTP {} {}",
+            pass.name(),
+            answer.status,
+            preview(&answer.body)
+        ));
+    }
+    let results = answer.body["result"]
+        .as_array()
+        .ok_or_else(|| format!("no result array: {}", preview(&answer.body)))?;
+    if results.len() != users.len() {
+        return Err(format!(
+            "{} pass: {} results for {} items",
+            pass.name(),
+            results.len(),
+            users.len()
+        ));
+    }
+    let mut wrong = std::collections::BTreeMap::<String, usize>::new();
+    let mut first = None;
+    for (i, (r, u)) in results.iter().zip(users).enumerate() {
+        let info = r["extended_info"].as_str().unwrap_or("<missing>");
+        let ok = info == pass.expected()
+            && r["success"] == json!(true)
+            && r["link_id"].as_str() == Some(u.id.to_string().as_str());
+        if !ok {
+            *wrong.entry(info.to_owned()).or_default() += 1;
+            first.get_or_insert_with(|| format!("item {i} ({}): {r}", u.name));
+        }
+    }
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} pass: {} of {} items did not answer `{}` (by extended_info: {wrong:?}); first: {}",
+        pass.name(),
+        wrong.values().sum::<usize>(),
+        users.len(),
+        pass.expected(),
+        first.unwrap_or_default()
+    ))
+}
+
+/// Sends the population's requests in `pass` to a running function, checking every
+/// answer; any wrong answer is an error.
+pub fn run_function(
+    f: &mut FunctionProcess,
+    token: &str,
+    population: &Population,
+    pass: Pass,
+    server_pid: Option<u32>,
+) -> Result<FunctionRun, String> {
+    let mut run = FunctionRun::default();
+    let mut server_cpu = Duration::ZERO;
+    for users in population.requests() {
+        let event = HttpEvent::json("POST", PATH, &request_body(users, pass))
+            .bearer(token)
+            .to_event();
+        f.reset_peak()?;
+        let mark = f.log_mark();
+        let cpu_before = f.cpu_time()?;
+        let server = CpuMark::now(server_pid);
+        let invocation = f.invoke(&event, INVOKE_TIMEOUT)?;
+        let (_, server_used) = server.since(server_pid);
+        run.cpu += f.cpu_time()?.saturating_sub(cpu_before);
+        server_cpu += server_used.unwrap_or_default();
+        let memory = f.memory()?;
+        run.elapsed += invocation.elapsed;
+        run.peak_kb = run.peak_kb.max(memory.peak_kb);
+        let answer = HttpAnswer::from_response(&invocation.response)?;
+        check_answer(&answer, users, pass).map_err(|e| format!("{}: {e}", population.label))?;
+        let line = f
+            .wait_log_since(mark, |l| l.contains(DONE_MESSAGE), Duration::from_secs(5))
+            .ok_or_else(|| {
+                format!(
+                    "no `{DONE_MESSAGE}` log line for request {} (is RUST_LOG=info?)\n{}",
+                    invocation.request_id,
+                    f.log_tail(10)
+                )
+            })?;
+        if line.contains("requestId=") && !line.contains(&invocation.request_id) {
+            return Err(format!(
+                "the `{DONE_MESSAGE}` line belongs to another request: {line}"
+            ));
+        }
+        let calls = line
+            .split_once("dynamodb_calls=")
+            .map(|(_, rest)| Calls::parse(rest))
+            .ok_or_else(|| format!("no dynamodb_calls in: {line}"))?;
+        run.calls.merge(&calls);
+    }
+    run.server_cpu = server_pid.map(|_| server_cpu);
+    Ok(run)
+}
+
+/// The floor of a pass: (a) `BatchWriteItem` of the stored items on `table_a`, then
+/// (b) `BatchGetItem` + `BatchWriteItem` of them on `table_b`, request by request as the
+/// function gets them. (b) must find none of the users in the create pass and all of
+/// them in the update pass.
+pub async fn run_floor(
+    floor: &Floor,
+    table_a: &str,
+    table_b: &str,
+    population: &Population,
+    pass: Pass,
+) -> Result<(FloorRun, FloorRun), String> {
+    let now = Timestamp::now().to_db_string();
+    let batches: Vec<Vec<Item>> = population
+        .requests()
+        .map(|users| stored_items(users, pass, &now))
+        .collect::<Result<_, _>>()?;
+    let mut a = FloorRun::default();
+    for items in &batches {
+        a.add(&floor.write(table_a, items).await?);
+    }
+    let mut b = FloorRun::default();
+    for items in &batches {
+        let r = floor.read_then_write(table_b, keys::PK, items).await?;
+        let expected = match pass {
+            Pass::Create => 0,
+            Pass::Update => items.len(),
+        };
+        if r.found != expected {
+            return Err(format!(
+                "floor (b), {} pass: BatchGetItem found {} of {} users, expected {expected}",
+                pass.name(),
+                r.found,
+                items.len()
+            ));
+        }
+        b.add(&r);
+    }
+    Ok((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(results: Value) -> HttpAnswer {
+        HttpAnswer {
+            status: 200,
+            body: json!({ "result": results }),
+        }
+    }
+
+    #[test]
+    fn populations_split_into_requests_with_unique_names_and_cards() {
+        let p = Population::new(7, 2500, 1000);
+        assert_eq!(p.label, "2500 users, 3 requests of 1000");
+        let sizes: Vec<usize> = p.requests().map(<[User]>::len).collect();
+        assert_eq!(sizes, vec![1000, 1000, 500]);
+        let names: std::collections::HashSet<&str> =
+            p.users.iter().map(|u| u.name.as_str()).collect();
+        let cards: std::collections::HashSet<&str> =
+            p.users.iter().map(|u| u.card.as_str()).collect();
+        assert_eq!((names.len(), cards.len()), (2500, 2500));
+        assert_eq!(
+            Population::new(1, 1000, 1000).label,
+            "1000 users, 1 request of 1000"
+        );
+    }
+
+    #[test]
+    fn the_request_and_the_floor_items_carry_the_same_user() {
+        let p = Population::new(1, 2, 1000);
+        let body = request_body(&p.users, Pass::Update);
+        let items = body["list_items"].as_array().unwrap();
+        assert_eq!(items[1]["link_id"], json!(p.users[1].id.to_string()));
+        assert_eq!(
+            items[1]["auth_factors"][0]["number"],
+            json!(p.users[1].card)
+        );
+        let stored = stored_items(&p.users, Pass::Update, "2026-01-01T00:00:00.000Z").unwrap();
+        let back = UserRecord::from_item(stored[1].clone()).unwrap();
+        assert_eq!(back.name, p.users[1].name);
+        assert_eq!(back.info.as_deref(), Some(Pass::Update.info()));
+        assert_eq!(back.version, 2);
+        assert_eq!(Pass::Create.info().len(), Pass::Update.info().len());
+    }
+
+    #[test]
+    fn only_the_expected_answer_for_every_item_passes() {
+        let p = Population::new(1, 2, 1000);
+        let ok = |u: &User, info: &str| {
+            json!({"link_id": u.id.to_string(), "success": info != "not_processed",
+                   "extended_info": info, "has_dublicates": false})
+        };
+        let good = answer(json!([
+            ok(&p.users[0], "created"),
+            ok(&p.users[1], "created")
+        ]));
+        check_answer(&good, &p.users, Pass::Create).unwrap();
+        let e = check_answer(&good, &p.users, Pass::Update).unwrap_err();
+        assert!(e.contains("2 of 2 items did not answer `updated`"), "{e}");
+        let partial = answer(json!([
+            ok(&p.users[0], "created"),
+            ok(&p.users[1], "not_processed")
+        ]));
+        let e = check_answer(&partial, &p.users, Pass::Create).unwrap_err();
+        assert!(e.contains("not_processed"), "{e}");
+        let short = answer(json!([ok(&p.users[0], "created")]));
+        assert!(check_answer(&short, &p.users, Pass::Create).is_err());
+        let refused = HttpAnswer {
+            status: 401,
+            body: json!({"error": "Log In"}),
+        };
+        assert!(check_answer(&refused, &p.users, Pass::Create).is_err());
+    }
+}
