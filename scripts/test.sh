@@ -50,4 +50,11 @@ if ! E2E_BASE_URL="http://127.0.0.1:$API_PORT" \
   exit 1
 fi
 
+log "scheduled clean-up through cargo lambda invoke (fixtures/scheduled-event.json)"
+summary=$(cargo lambda invoke cleanup-users --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+  --data-file fixtures/scheduled-event.json --output-format json)
+echo "$summary"
+python3 -c 'import json, sys; s = json.load(sys.stdin); sys.exit(0 if "purged" in s and s["remaining"] is False else 1)' \
+  <<<"$summary" || die "unexpected clean-up answer"
+
 log "all tests passed in $((SECONDS - started)) s"

@@ -217,17 +217,26 @@ mod tests {
     #[test]
     fn a_plain_scheduled_event_purges_with_defaults() {
         let event = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-        assert_eq!(CleanupInput::from_event(&event).unwrap(), CleanupInput::default());
+        assert_eq!(
+            CleanupInput::from_event(&event).unwrap(),
+            CleanupInput::default()
+        );
     }
 
     #[test]
     fn rule_input_sets_retention_and_filters() {
-        let event = json!({"retention_days": 7, "filters": [{"active": false, "user_type": "visitor"}]});
+        let event =
+            json!({"retention_days": 7, "filters": [{"active": false, "user_type": "visitor"}]});
         let input = CleanupInput::from_event(&event).unwrap();
         assert_eq!(input.retention_days, Some(7));
         assert_eq!(input.filters[0]["active"], "false");
         assert!(input.purge);
-        for bad in [json!([1]), json!({"filters": {}}), json!({"retention_days": "x"}), json!({"filters": [{"a": []}]})] {
+        for bad in [
+            json!([1]),
+            json!({"filters": {}}),
+            json!({"retention_days": "x"}),
+            json!({"filters": [{"a": []}]}),
+        ] {
             assert!(CleanupInput::from_event(&bad).is_err(), "{bad}");
         }
     }

@@ -327,9 +327,7 @@ async fn load(
 /// live user) or joins again (restore of a soft-deleted one).
 fn registry_name<'u>(user: &'u UserRecord, removal: Removal<'_>) -> Option<&'u str> {
     let changes = match removal {
-        Removal::Delete | Removal::DeleteMatching(_) | Removal::SoftDelete { .. } => {
-            user.is_live()
-        }
+        Removal::Delete | Removal::DeleteMatching(_) | Removal::SoftDelete { .. } => user.is_live(),
         Removal::Restore { .. } => !user.is_live(),
         Removal::Purge { .. } => false,
     };
@@ -389,7 +387,10 @@ fn plan(
                 }
                 Removal::DeleteMatching(filter) => Some(filter.expression()),
                 Removal::Purge { deleted_before } => {
-                    let due = user.deleted_at.as_deref().is_some_and(|at| at < deleted_before);
+                    let due = user
+                        .deleted_at
+                        .as_deref()
+                        .is_some_and(|at| at < deleted_before);
                     if !due {
                         return Ok(Some(Planned::Skip));
                     }

@@ -252,7 +252,8 @@ impl Filter {
     /// the clean-up's).
     pub fn matches(&self, u: &UserRecord) -> bool {
         let eq = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref().is_none_or(|w| have.as_deref() == Some(w.as_str()))
+            want.as_ref()
+                .is_none_or(|w| have.as_deref() == Some(w.as_str()))
         };
         let time_cmp = |have: Option<&str>, gt: &Option<Timestamp>, lt: &Option<Timestamp>| {
             let ok_gt = gt.is_none_or(|t| have.is_some_and(|h| h > t.to_db_string().as_str()));
@@ -262,7 +263,11 @@ impl Filter {
         u.is_live()
             && self.active.is_none_or(|a| u.active == a)
             && self.is_online.is_none_or(|o| u.is_online == o)
-            && time_cmp(Some(&u.create_time), &self.create_time_gt, &self.create_time_lt)
+            && time_cmp(
+                Some(&u.create_time),
+                &self.create_time_gt,
+                &self.create_time_lt,
+            )
             && time_cmp(
                 u.last_login_time.as_deref(),
                 &self.last_login_time_gt,
@@ -293,8 +298,10 @@ impl Filter {
         ];
         e.names.insert("#f_pk".into(), keys::PK.into());
         e.names.insert("#f_deleted_at".into(), "deleted_at".into());
-        e.values
-            .insert(":f_user".into(), AttributeValue::S(keys::USER_PREFIX.into()));
+        e.values.insert(
+            ":f_user".into(),
+            AttributeValue::S(keys::USER_PREFIX.into()),
+        );
         let mut cond = |attr: &str, op: &str, tag: &str, value: AttributeValue| {
             let name = format!("#f_{attr}");
             let placeholder = format!(":f_{tag}");
@@ -316,10 +323,20 @@ impl Filter {
             cond("create_time", "<", "create_time_lt", s(&t.to_db_string()));
         }
         if let Some(t) = &self.last_login_time_gt {
-            cond("last_login_time", ">", "last_login_time_gt", s(&t.to_db_string()));
+            cond(
+                "last_login_time",
+                ">",
+                "last_login_time_gt",
+                s(&t.to_db_string()),
+            );
         }
         if let Some(t) = &self.last_login_time_lt {
-            cond("last_login_time", "<", "last_login_time_lt", s(&t.to_db_string()));
+            cond(
+                "last_login_time",
+                "<",
+                "last_login_time_lt",
+                s(&t.to_db_string()),
+            );
         }
         for (attr, value) in [
             ("email", &self.email),
@@ -356,7 +373,11 @@ mod tests {
 
     fn parse(q: &str) -> Result<FilterRequest, FilterError> {
         let pairs = query_pairs(q);
-        FilterRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now(), 3)
+        FilterRequest::parse(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            now(),
+            3,
+        )
     }
 
     #[test]
@@ -373,10 +394,19 @@ mod tests {
         assert_eq!(f.active, Some(false));
         assert_eq!(f.email.as_deref(), Some("a@b.c"));
         assert_eq!(f.name.as_deref(), Some("Ann Lee"));
-        assert_eq!(f.create_time_lt.unwrap().to_db_string(), "2026-01-01T00:00:00.000Z");
-        assert_eq!(f.last_login_time_gt.unwrap().to_db_string(), "2026-05-02T00:00:00.000Z");
+        assert_eq!(
+            f.create_time_lt.unwrap().to_db_string(),
+            "2026-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            f.last_login_time_gt.unwrap().to_db_string(),
+            "2026-05-02T00:00:00.000Z"
+        );
         assert_eq!(f.user_id_in.as_ref().unwrap().len(), 2);
-        assert_eq!(f.plan(), QueryPlan::Ids(vec![Uuid::parse_str(id).unwrap().into()]));
+        assert_eq!(
+            f.plan(),
+            QueryPlan::Ids(vec![Uuid::parse_str(id).unwrap().into()])
+        );
     }
 
     #[test]
@@ -386,7 +416,11 @@ mod tests {
             ("create_time_gt=tomorrow", "create_time_gt", TIME),
             ("last_login_time_lt=now-5y", "last_login_time_lt", TIME),
             ("user_id=123", "user_id", UUID),
-            ("user_id_in=91c615e3-1040-4815-8ecb-039a18b756b5,x", "user_id_in", UUID_LIST),
+            (
+                "user_id_in=91c615e3-1040-4815-8ecb-039a18b756b5,x",
+                "user_id_in",
+                UUID_LIST,
+            ),
             ("login_ip=300.1.1.1", "login_ip", IP),
             ("name=", "name", TEXT),
             ("active=true&active=false", "active", ONCE),
@@ -407,8 +441,14 @@ mod tests {
 
     #[test]
     fn plans_prefer_keys_then_indexes_then_a_scan() {
-        assert_eq!(parse("email=a@b&active=true").unwrap().filter.plan(), QueryPlan::Email("a@b".into()));
-        assert_eq!(parse("name=x&role_id=r").unwrap().filter.plan(), QueryPlan::Name("x".into()));
+        assert_eq!(
+            parse("email=a@b&active=true").unwrap().filter.plan(),
+            QueryPlan::Email("a@b".into())
+        );
+        assert_eq!(
+            parse("name=x&role_id=r").unwrap().filter.plan(),
+            QueryPlan::Name("x".into())
+        );
         assert_eq!(parse("role_id=r").unwrap().filter.plan(), QueryPlan::Scan);
     }
 

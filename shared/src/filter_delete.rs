@@ -69,8 +69,11 @@ pub async fn delete_by_filter(
             if read.incomplete {
                 lock(run).remaining = true;
             }
-            let users: Vec<UserRecord> =
-                read.users.into_iter().filter(|u| filter.matches(u)).collect();
+            let users: Vec<UserRecord> = read
+                .users
+                .into_iter()
+                .filter(|u| filter.matches(u))
+                .collect();
             if users.is_empty() {
                 return Ok::<_, StoreError>(());
             }
@@ -229,7 +232,8 @@ pub async fn purge_soft_deleted(
                 let removal = Removal::Purge {
                     deleted_before: before,
                 };
-                let outcomes = apply_removal_to(store, &ids, users, removal, actor, deadline).await?;
+                let outcomes =
+                    apply_removal_to(store, &ids, users, removal, actor, deadline).await?;
                 for outcome in outcomes {
                     match outcome {
                         RemovalOutcome::Applied => run.purged += 1,
@@ -274,7 +278,11 @@ struct Read {
     incomplete: bool,
 }
 
-async fn read_users(store: &Store, ids: &[LinkId], deadline: &Deadline) -> Result<Read, StoreError> {
+async fn read_users(
+    store: &Store,
+    ids: &[LinkId],
+    deadline: &Deadline,
+) -> Result<Read, StoreError> {
     let fetched = store.get_many(ids.iter().map(keys::user), deadline).await?;
     let mut users = Vec::with_capacity(fetched.items.len());
     for id in ids {

@@ -176,3 +176,46 @@ async fn soft_delete_in_xml_then_hard_delete_over_http() {
         ]})
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn filter_delete_over_http_uses_the_seed_004_shape() {
+    let id = uuid::Uuid::new_v4().to_string();
+    let admin = token(Some("admin"));
+    let kind = format!("e2e-{}", &id[..8]);
+    let user = json!({"list_items": [{"link_id": id, "name": format!("E2E filter {id}"),
+        "user_type": kind, "auth_factors": [{"type": "card", "number": format!("filter-{id}")}]}]});
+    let (status, _, _) = post("/api/v1/users/bulk", user.to_string(), Some(&admin)).await;
+    assert_eq!(status, 200);
+    let path = format!("/api/v1/users?user_type={kind}");
+    let (status, _, text) = send(reqwest::Method::DELETE, &path, String::new(), &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"error_type": "unauthenticated_error", "success": false,
+            "error": {"message": "No header X-Auth-Token present", "code": 110, "reason": "auth_token_not_provided"}})
+    );
+    let (status, _, text) = send(
+        reqwest::Method::DELETE,
+        &format!("{path}&dry_run=true"),
+        String::new(),
+        &[("x-auth-token", &admin)],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let dry: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (dry["matched"].clone(), dry["deleted"].clone()),
+        (json!(1), json!(0))
+    );
+    let (status, _, text) = send(
+        reqwest::Method::DELETE,
+        &path,
+        String::new(),
+        &[("x-auth-token", &admin)],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let done: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(done["ids"], json!([id]));
+}

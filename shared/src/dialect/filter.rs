@@ -73,7 +73,12 @@ pub fn error(err: &RequestError) -> Response<Body> {
             "service_unavailable",
             err.to_string(),
         ),
-        other => ("validation_error", 130, "invalid_request", other.to_string()),
+        other => (
+            "validation_error",
+            130,
+            "invalid_request",
+            other.to_string(),
+        ),
     };
     let body = json!({
         "error_type": error_type,
@@ -90,7 +95,11 @@ pub fn success(run: &FilterRun) -> Response<Body> {
 
 /// The body of [`success`] (also logged by the scheduled clean-up).
 pub fn success_body(run: &FilterRun) -> Value {
-    let ids = if run.dry_run { &run.sample } else { &run.deleted };
+    let ids = if run.dry_run {
+        &run.sample
+    } else {
+        &run.deleted
+    };
     let mut body = json!({
         "success": true,
         "dry_run": run.dry_run,
@@ -168,7 +177,10 @@ mod tests {
         );
         let r = error(&RequestError::NotFound);
         assert_eq!(r.status(), 404);
-        assert_eq!(body(&r), json!({"error_type": "Object not found error", "success": false}));
+        assert_eq!(
+            body(&r),
+            json!({"error_type": "Object not found error", "success": false})
+        );
     }
 
     #[test]
