@@ -291,7 +291,8 @@ pub async fn apply_removal_to(
         .collect())
 }
 
-/// Reads the users not known yet, then the registries their change needs.
+/// Reads the users not known yet, then the registries their change needs, then the
+/// members of those registries.
 async fn load(
     store: &Store,
     pending: &[(LinkId, u32)],
@@ -309,29 +310,41 @@ async fn load(
     for (id, _) in pending {
         if let Some(Some(u)) = known.users.get(id)
             && let Some(name) = registry_name(u, removal)
-            && !known.names.contains_key(name)
         {
             names.insert(name.to_owned());
         }
     }
+    let unknown = names
+        .iter()
+        .filter(|n| !known.names.contains_key(*n))
+        .map(|n| Lookup::Name(n.clone()))
+        .collect();
+    known.fetch(store, unknown, deadline).await?;
+    let members: HashSet<LinkId> = names
+        .iter()
+        .flat_map(|n| known.unknown_members(n))
+        .collect();
     known
         .fetch(
             store,
-            names.into_iter().map(Lookup::Name).collect(),
+            members.into_iter().map(Lookup::User).collect(),
             deadline,
         )
         .await
 }
 
-/// The registry a removal changes: the name the user leaves (delete, soft delete of a
-/// live user) or joins again (restore of a soft-deleted one).
+/// The registry a removal needs: the name a live user with namesakes leaves (delete,
+/// soft delete), or the name a soft-deleted user joins again (restore). A user alone
+/// with its name leaves no registry write behind (see [`Known::name_change`]).
 fn registry_name<'u>(user: &'u UserRecord, removal: Removal<'_>) -> Option<&'u str> {
-    let changes = match removal {
-        Removal::Delete | Removal::DeleteMatching(_) | Removal::SoftDelete { .. } => user.is_live(),
+    let needed = match removal {
+        Removal::Delete | Removal::DeleteMatching(_) | Removal::SoftDelete { .. } => {
+            user.is_live() && user.name_dup
+        }
         Removal::Restore { .. } => !user.is_live(),
         Removal::Purge { .. } => false,
     };
-    changes.then_some(user.name.as_str())
+    needed.then_some(user.name.as_str())
 }
 
 enum Planned {
@@ -369,7 +382,6 @@ fn plan(
     now: Timestamp,
 ) -> Result<Option<Planned>, StoreError> {
     let id = user.link_id;
-    let live_name = user.is_live().then_some(user.name.as_str());
     let bytes = 2048
         + user
             .auth_factors
@@ -379,7 +391,7 @@ fn plan(
                 _ => 0,
             })
             .sum::<usize>();
-    let (record, old, new) = match removal {
+    let record = match removal {
         Removal::Delete | Removal::DeleteMatching(_) | Removal::Purge { .. } => {
             let condition = match removal {
                 Removal::DeleteMatching(filter) if !filter.matches(user) => {
@@ -398,7 +410,7 @@ fn plan(
                 }
                 _ => None,
             };
-            let Some(change) = known.name_change(store, &id, live_name, None)? else {
+            let Some(change) = known.name_change(store, &id, Some(user), None)? else {
                 return Ok(None);
             };
             let mut actions = vec![store.delete_user(&id, user.version, condition.as_ref())?];
@@ -430,9 +442,8 @@ fn plan(
                 r.deleted_at = Some(now.to_db_string());
                 r.deleted_by = Some(actor.to_owned());
                 r.del_shard = Some(keys::deleted_shard(&id));
-                r.name_dup = false;
             }
-            (r, live_name, None)
+            r
         }
         Removal::Restore { state } => {
             let flag_changes = state.is_some_and(|s| s != user.active);
@@ -440,25 +451,17 @@ fn plan(
                 return Ok(Some(Planned::Noop));
             }
             let mut r = changed(user, state, actor, now);
-            let rejoins = (!user.is_live()).then_some(user.name.as_str());
             r.deleted_at = None;
             r.deleted_by = None;
             r.del_shard = None;
-            (r, None, rejoins)
+            r
         }
     };
     let mut record = record;
-    let change = if old.is_none() && new.is_none() {
-        NameChange::default()
-    } else {
-        let Some(change) = known.name_change(store, &id, old, new)? else {
-            return Ok(None);
-        };
-        if new.is_some() {
-            record.name_dup = change.name_dup;
-        }
-        change
+    let Some(change) = known.name_change(store, &id, Some(user), Some(&record))? else {
+        return Ok(None);
     };
+    record.name_dup = change.name_dup;
     let mut actions = vec![store.put_user(&record, Expect::Version(user.version))?];
     actions.extend(change.actions.iter().cloned());
     let unit = Unit {

@@ -123,72 +123,143 @@ impl Known {
         Ok(())
     }
 
-    /// How many live users other than `me` carry `name`, if the registry is known.
-    pub fn others_named(&self, name: &str, me: Option<&LinkId>) -> Option<usize> {
-        let state = self.names.get(name)?;
-        Some(state.members.iter().filter(|m| Some(*m) != me).count())
+    /// Registry members of `name` that have not been read yet: a registry is only
+    /// trusted after its members are (see [`Known::live_others`]).
+    pub fn unknown_members(&self, name: &str) -> Vec<LinkId> {
+        self.names.get(name).map_or_else(Vec::new, |state| {
+            state
+                .members
+                .iter()
+                .filter(|m| !self.users.contains_key(*m))
+                .copied()
+                .collect()
+        })
     }
 
-    /// Plans moving `id` from live name `old` to live name `new` (either may be `None`:
-    /// not live before, or not live after). `None` when a registry it needs is unknown.
+    /// The live users other than `me` that carry `name`. A registry may hold ids of users
+    /// since deleted, renamed or soft-deleted (they are pruned by its next write), so
+    /// every member is checked against its record. `None` while the registry or one of
+    /// its members is unknown.
+    pub fn live_others(&self, name: &str, me: Option<&LinkId>) -> Option<BTreeSet<LinkId>> {
+        let state = self.names.get(name)?;
+        let mut others = BTreeSet::new();
+        for m in state.members.iter().filter(|m| Some(*m) != me) {
+            if let Some(u) = self.users.get(m)?
+                && u.is_live()
+                && u.name == name
+            {
+                others.insert(*m);
+            }
+        }
+        Some(others)
+    }
+
+    /// Plans the name-registry side of changing user `me` from `before` to `after`
+    /// (`None`: absent / deleted). `None` when a registry or member it needs is unknown.
+    ///
+    /// A registry holds the users carrying a name, live or soft-deleted. Joining a live
+    /// name always writes the registry (at the version read: the serialisation point of
+    /// everyone joining that name). Leaving a name writes it only when other live users
+    /// keep it; a user alone with its name (`name_dup` false) leaves its id behind, to be
+    /// pruned by the registry's next write, so deleting users with unique names costs no
+    /// registry write. When a name goes from one live user to two (or back) the other
+    /// user's `name_dup` flips in the same transaction, conditioned on the version read.
     pub fn name_change(
         &self,
         store: &Store,
-        id: &LinkId,
-        old: Option<&str>,
-        new: Option<&str>,
+        me: &LinkId,
+        before: Option<&UserRecord>,
+        after: Option<&UserRecord>,
     ) -> Result<Option<NameChange>, StoreError> {
-        let mut change = NameChange::default();
-        if let Some(old) = old {
-            let Some(state) = self.names.get(old) else {
+        let live_name = |u: Option<&UserRecord>| u.filter(|u| u.is_live()).map(|u| u.name.clone());
+        let (old, new) = (live_name(before), live_name(after));
+        let mut change = NameChange {
+            name_dup: before.is_some_and(|u| u.name_dup),
+            ..NameChange::default()
+        };
+        if old == new {
+            return Ok(Some(change));
+        }
+        let mut flips: Vec<(LinkId, bool)> = Vec::new();
+        if let Some(old) = old
+            && before.is_some_and(|u| u.name_dup)
+        {
+            let Some(others) = self.live_others(&old, Some(me)) else {
                 return Ok(None);
             };
-            let mut remaining = state.members.clone();
-            remaining.remove(id);
-            change
-                .actions
-                .push(store.registry_change(old, id, false, state.ver)?);
-            if remaining.len() == 1
-                && let Some(last) = remaining.iter().next()
-            {
-                change.flags.push((*last, false));
+            if !others.is_empty() {
+                let Some(write) = self.registry_write(store, &old, me, after)? else {
+                    return Ok(None);
+                };
+                change.actions.push(write.0);
+                change.names.push((old.clone(), write.1));
+                if let [last] = others.iter().collect::<Vec<_>>()[..] {
+                    flips.push((*last, false));
+                }
             }
-            change.names.push((
-                old.to_owned(),
-                NameState {
-                    members: remaining,
-                    ver: state.ver + 1,
-                },
-            ));
         }
+        change.name_dup = false;
         if let Some(new) = new {
-            let Some(state) = self.names.get(new) else {
+            let Some(others) = self.live_others(&new, Some(me)) else {
                 return Ok(None);
             };
-            let mut others = state.members.clone();
-            others.remove(id);
+            let Some(write) = self.registry_write(store, &new, me, after)? else {
+                return Ok(None);
+            };
+            change.actions.push(write.0);
+            change.names.push((new.clone(), write.1));
             change.name_dup = !others.is_empty();
+            if let [first] = others.iter().collect::<Vec<_>>()[..] {
+                flips.push((*first, true));
+            }
+        }
+        for (other, dup) in flips {
+            let Some(Some(u)) = self.users.get(&other) else {
+                return Ok(None);
+            };
             change
                 .actions
-                .push(store.registry_change(new, id, true, state.ver)?);
-            if others.len() == 1
-                && let Some(first) = others.iter().next()
-            {
-                change.flags.push((*first, true));
-            }
-            others.insert(*id);
-            change.names.push((
-                new.to_owned(),
-                NameState {
-                    members: others,
-                    ver: state.ver + 1,
-                },
-            ));
-        }
-        for (other, dup) in &change.flags {
-            change.actions.push(store.set_name_dup(other, *dup)?);
+                .push(store.set_name_dup(&other, dup, u.version)?);
+            change.flags.push((other, dup));
         }
         Ok(Some(change))
+    }
+
+    /// The write of registry `name` after `me` becomes `after`: its holders are the
+    /// members (and `me`) whose record, after the change, exists with this name; stale
+    /// ids are pruned.
+    fn registry_write(
+        &self,
+        store: &Store,
+        name: &str,
+        me: &LinkId,
+        after: Option<&UserRecord>,
+    ) -> Result<Option<(TransactWriteItem, NameState)>, StoreError> {
+        let Some(state) = self.names.get(name) else {
+            return Ok(None);
+        };
+        let mut holders = BTreeSet::new();
+        for m in state.members.iter().chain(std::iter::once(me)) {
+            let record = if m == me {
+                after
+            } else {
+                match self.users.get(m) {
+                    Some(u) => u.as_ref(),
+                    None => return Ok(None),
+                }
+            };
+            if record.is_some_and(|u| u.name == name) {
+                holders.insert(*m);
+            }
+        }
+        let action = store.registry_set(name, &holders, state.ver)?;
+        Ok(Some((
+            action,
+            NameState {
+                members: holders,
+                ver: state.ver + 1,
+            },
+        )))
     }
 
     /// Records a committed write of user `id` (`None`: deleted) and its name change.

@@ -199,7 +199,6 @@ enum WriteKind {
 
 enum Plan {
     Final(usize, ItemOutcome),
-    Reread(Box<Prepared>),
     Write(Box<Write>),
 }
 
@@ -278,7 +277,6 @@ pub async fn upsert_users(
         for item in &round {
             match run.plan(item, &known) {
                 Plan::Final(index, o) => outcomes[index] = Some(o),
-                Plan::Reread(item) => requeue(*item, &mut known, &mut next, &mut outcomes),
                 Plan::Write(w) => writes.push(*w),
             }
         }
@@ -376,8 +374,10 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Reads what the round needs and does not know yet: users and name registries
-    /// first, then the registries and time profiles that only the users reveal.
+    /// Reads what the round needs and does not know yet, in at most three batched
+    /// phases: users by id and the registries of names matched without an id; then the
+    /// registries and time profiles the users reveal (and the members of the first
+    /// registries); then the members of those registries.
     async fn load(&self, round: &[Prepared], known: &mut Known) -> Result<(), StoreError> {
         let mut first = Vec::new();
         for p in round {
@@ -392,35 +392,35 @@ impl Run<'_> {
         self.fetch(first, known).await?;
 
         let mut second = Vec::new();
+        let mut registries = HashSet::new();
         for p in round {
             let name = p.input.name.as_str();
-            let existing: Option<&UserRecord> = match p.input.link_id {
-                Some(id) => known.users.get(&id).and_then(Option::as_ref),
+            let existing = p
+                .input
+                .link_id
+                .and_then(|id| known.users.get(&id).and_then(Option::as_ref));
+            match p.input.link_id {
                 None => {
-                    let members = known.names.get(name).map(|s| &s.members);
-                    match members {
-                        Some(m) if m.len() == 1 => {
-                            let id = *m.iter().next().unwrap_or(&LinkId::new_random());
-                            match known.users.get(&id) {
-                                Some(u) => u.as_ref(),
-                                None => {
-                                    second.push(Lookup::User(id));
-                                    None
-                                }
-                            }
+                    second.extend(known.unknown_members(name).into_iter().map(Lookup::User));
+                    registries.insert(name.to_owned());
+                }
+                Some(_) => {
+                    let keeps_live_name = existing.is_some_and(|u| u.is_live() && u.name == name);
+                    if !keeps_live_name {
+                        registries.insert(name.to_owned());
+                        if !known.names.contains_key(name) {
+                            second.push(Lookup::Name(name.to_owned()));
                         }
-                        _ => None,
+                    }
+                    if let Some(u) =
+                        existing.filter(|u| u.is_live() && u.name != name && u.name_dup)
+                    {
+                        registries.insert(u.name.clone());
+                        if !known.names.contains_key(&u.name) {
+                            second.push(Lookup::Name(u.name.clone()));
+                        }
                     }
                 }
-            };
-            let needs_new_name = existing.is_none_or(|u| !u.is_live() || u.name != name);
-            if needs_new_name && !known.names.contains_key(name) {
-                second.push(Lookup::Name(name.to_owned()));
-            }
-            if let Some(u) = existing.filter(|u| u.is_live() && u.name != name)
-                && !known.names.contains_key(&u.name)
-            {
-                second.push(Lookup::Name(u.name.clone()));
             }
             if let Field::Value(profile) = p.input.time_profile_id {
                 let unchanged = existing.is_some_and(|u| u.time_profile_id == Some(profile));
@@ -429,7 +429,14 @@ impl Run<'_> {
                 }
             }
         }
-        self.fetch(second, known).await
+        self.fetch(second, known).await?;
+
+        let third: BTreeSet<LinkId> = registries
+            .iter()
+            .flat_map(|name| known.unknown_members(name))
+            .collect();
+        self.fetch(third.into_iter().map(Lookup::User).collect(), known)
+            .await
     }
 
     async fn fetch(&self, lookups: Vec<Lookup>, known: &mut Known) -> Result<(), StoreError> {
@@ -467,18 +474,14 @@ impl Run<'_> {
                 None => return not_processed(Some(id)),
             },
             None => {
-                let Some(state) = known.names.get(name) else {
+                // Matched by name among the live users carrying it.
+                let Some(live) = known.live_others(name, None) else {
                     return not_processed(None);
                 };
-                let mut members = state.members.iter();
-                match (members.next(), members.next()) {
+                let mut live = live.into_iter();
+                match (live.next(), live.next()) {
                     (None, _) => (LinkId::new_random(), None),
-                    (Some(m), None) => match known.users.get(m) {
-                        Some(Some(u)) => (*m, Some(u.clone())),
-                        // The registry names a user that is gone: a concurrent delete.
-                        Some(None) => return Ok(Plan::Reread(Box::new(item.clone()))),
-                        None => return not_processed(None),
-                    },
+                    (Some(m), None) => (m, known.users.get(&m).cloned().flatten()),
                     (Some(_), Some(_)) => {
                         return Ok(final_outcome(
                             item.index,
@@ -494,8 +497,8 @@ impl Run<'_> {
         let live_same_name = existing.as_ref().filter(|u| u.is_live() && u.name == name);
         let has_dup = match live_same_name {
             Some(u) => u.name_dup,
-            None => match known.others_named(name, Some(&id)) {
-                Some(others) => others > 0,
+            None => match known.live_others(name, Some(&id)) {
+                Some(others) => !others.is_empty(),
                 None => return not_processed(failure_link),
             },
         };
@@ -520,21 +523,12 @@ impl Run<'_> {
         }
 
         let mut record = self.merge(id, existing.as_ref(), item);
-        let old_name = existing
-            .as_ref()
-            .filter(|u| u.is_live())
-            .map(|u| u.name.as_str());
-        let new_name = record.is_live().then_some(name);
-        let mut change = if old_name == new_name {
-            record.name_dup = existing.as_ref().is_some_and(|u| u.name_dup);
-            NameChange::default()
-        } else {
-            let Some(change) = known.name_change(self.store, &id, old_name, new_name)? else {
-                return not_processed(failure_link);
-            };
-            record.name_dup = change.name_dup;
-            change
+        let Some(mut change) =
+            known.name_change(self.store, &id, existing.as_ref(), Some(&record))?
+        else {
+            return not_processed(failure_link);
         };
+        record.name_dup = change.name_dup;
 
         let old_ids = existing
             .as_ref()
@@ -720,21 +714,28 @@ impl Run<'_> {
         if rejected.is_empty() {
             return;
         }
-        let missing: Vec<Lookup> = rejected
+        let names: BTreeSet<&str> = rejected.iter().map(|(_, i, _)| i.name.as_str()).collect();
+        let registries = names
             .iter()
-            .map(|(_, input, _)| input.name.as_str())
-            .filter(|n| !known.names.contains_key(*n))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(|n| Lookup::Name(n.to_owned()))
+            .filter(|n| !known.names.contains_key(**n))
+            .map(|n| Lookup::Name((*n).to_owned()))
             .collect();
-        if let Err(e) = self.fetch(missing, known).await {
+        let read = async {
+            self.fetch(registries, known).await?;
+            let members: BTreeSet<LinkId> = names
+                .iter()
+                .flat_map(|n| known.unknown_members(n))
+                .collect();
+            self.fetch(members.into_iter().map(Lookup::User).collect(), known)
+                .await
+        };
+        if let Err(e) = read.await {
             tracing::warn!(error = ?e, "names of refused items could not be read");
         }
         for (index, input, info) in rejected {
             let has_dup = known
-                .others_named(input.name.as_str(), input.link_id.as_ref())
-                .is_some_and(|n| n > 0);
+                .live_others(input.name.as_str(), input.link_id.as_ref())
+                .is_some_and(|others| !others.is_empty());
             outcomes[index] = Some(ItemOutcome::upsert(input.link_id, info, has_dup));
         }
     }

@@ -1,6 +1,8 @@
 //! Conditional transactions: identifier claims, name-registry changes and the user write
 //! they belong to commit together or not at all.
 
+use std::collections::BTreeSet;
+
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
@@ -170,45 +172,56 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// Adds (`add = true`) or removes a user from a name registry read at `read_ver`
-    /// (0: read as absent).
-    pub fn registry_change(
+    /// Writes a name registry read at `read_ver` (0: read as absent) with its new
+    /// holders; the version condition makes concurrent writers of one name take turns.
+    pub fn registry_set(
         &self,
         name: &str,
-        id: &LinkId,
-        add: bool,
+        holders: &BTreeSet<LinkId>,
         read_ver: u64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let op = if add { "ADD" } else { "DELETE" };
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::name(name))))
-            .update_expression(format!(
-                "SET ver = if_not_exists(ver, :zero) + :one {op} ids :id"
-            ))
-            .expression_attribute_values(":zero", num(0))
-            .expression_attribute_values(":one", num(1))
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_string()]));
+            .expression_attribute_values(":ver", num(read_ver + 1));
+        let update = if holders.is_empty() {
+            update.update_expression("SET ver = :ver REMOVE ids")
+        } else {
+            update
+                .update_expression("SET ver = :ver, ids = :ids")
+                .expression_attribute_values(
+                    ":ids",
+                    AttributeValue::Ss(holders.iter().map(ToString::to_string).collect()),
+                )
+        };
         let update = if read_ver == 0 {
             update.condition_expression("attribute_not_exists(pk)")
         } else {
             update
-                .condition_expression("ver = :ver")
-                .expression_attribute_values(":ver", num(read_ver))
+                .condition_expression("ver = :read")
+                .expression_attribute_values(":read", num(read_ver))
         };
         Ok(TransactWriteItem::builder().update(update.build()?).build())
     }
 
-    /// Sets the `name_dup` flag of another user whose registry crosses between one and
-    /// two members, bumping its version so a concurrent write of that user retries.
-    pub fn set_name_dup(&self, id: &LinkId, dup: bool) -> Result<TransactWriteItem, StoreError> {
+    /// Sets the `name_dup` flag of another user whose name crosses between one and two
+    /// live users, at the version read (a concurrent change of that user, a delete or a
+    /// soft delete included, fails the transaction), bumping it so that a concurrent
+    /// write of that user retries in turn.
+    pub fn set_name_dup(
+        &self,
+        id: &LinkId,
+        dup: bool,
+        read_version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::user(id))))
-            .update_expression("SET name_dup = :dup, version = version + :one")
-            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET name_dup = :dup, version = :next")
+            .condition_expression("version = :read")
             .expression_attribute_values(":dup", AttributeValue::Bool(dup))
-            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":read", num(read_version))
+            .expression_attribute_values(":next", num(read_version + 1))
             .build()?;
         Ok(TransactWriteItem::builder().update(update).build())
     }

@@ -35,7 +35,8 @@ async fn deleting_frees_identifiers_and_the_name_for_others() {
     app.delete(&json!({"link_ids": [a]})).await;
     assert_eq!(app.owner_of("card", "41").await, None);
     assert_eq!(app.owner_of("pin", "4141").await, None);
-    assert_eq!(app.registry("Ann").await, Vec::<String>::new());
+    // A user alone with its name leaves its id in the registry; the next writer prunes it.
+    assert_eq!(app.registry("Ann").await, vec![a.clone()]);
     let (_, body) = app.upsert(&list(vec![user(Some(&b), "Ann", "41")])).await;
     assert_eq!(
         body["result"][0],
@@ -45,6 +46,7 @@ async fn deleting_frees_identifiers_and_the_name_for_others() {
         app.owner_of("card", "41").await.as_deref(),
         Some(b.as_str())
     );
+    assert_eq!(app.registry("Ann").await, vec![b.clone()]);
 }
 
 #[tokio::test]
@@ -66,7 +68,7 @@ async fn deleting_one_of_two_namesakes_clears_the_others_duplicate_flag() {
 }
 
 #[tokio::test]
-async fn namesakes_deleted_in_one_request_leave_an_empty_registry() {
+async fn namesakes_deleted_in_one_request_free_the_name() {
     let app = TestApp::new().await;
     let ids: Vec<String> = (0..3).map(|_| new_id()).collect();
     let items = ids
@@ -77,12 +79,14 @@ async fn namesakes_deleted_in_one_request_leave_an_empty_registry() {
     app.upsert(&list(items)).await;
     let (_, body) = app.delete(&json!({ "link_ids": ids })).await;
     assert_eq!(infos(&body), ["deleted", "deleted", "deleted"]);
-    assert_eq!(app.registry("Twin").await, Vec::<String>::new());
-    assert_eq!(
-        app.item_count().await,
-        1,
-        "only the emptied registry is left"
-    );
+    assert_eq!(app.item_count().await, 1, "only the registry is left");
+    // The last twin, alone by then, left its id behind; nobody matches it.
+    assert_eq!(app.registry("Twin").await.len(), 1);
+    let (_, body) = app.upsert(&list(vec![user(None, "Twin", "t9")])).await;
+    assert_eq!(infos(&body), ["created"]);
+    assert_eq!(body["result"][0]["has_dublicates"], false);
+    let new = body["result"][0]["link_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.registry("Twin").await, vec![new]);
 }
 
 #[tokio::test]
@@ -191,14 +195,39 @@ async fn deleting_1000_users_costs_batched_reads_and_packed_transactions() {
     let (_, body) = app.delete(&json!({ "link_ids": ids })).await;
     assert!(infos(&body).iter().all(|i| i == "deleted"));
     let calls = app.calls_since(&before);
-    // Users then their registries: 10 + 10 reads. Each user is 3 actions (user, card
-    // release, registry): 33 users per transaction.
-    assert_eq!(calls.get("BatchGetItem"), 20, "{calls}");
-    assert_eq!(calls.get("TransactWriteItems"), 31, "{calls}");
-    assert_eq!(calls.total(), 51, "{calls}");
-    assert_eq!(
-        app.item_count().await,
-        1000,
-        "only the emptied registries are left"
+    // The users: 10 reads. Users alone with their name need no registry: 2 actions each
+    // (user, card release), 50 users per transaction.
+    assert_eq!(calls.get("BatchGetItem"), 10, "{calls}");
+    assert_eq!(calls.get("TransactWriteItems"), 20, "{calls}");
+    assert_eq!(calls.total(), 30, "{calls}");
+    assert_eq!(app.item_count().await, 1000, "only the registries are left");
+}
+
+#[tokio::test]
+async fn concurrent_deletes_of_namesakes_leave_the_last_one_without_duplicates() {
+    let app = TestApp::new().await;
+    let ids: Vec<String> = (0..3).map(|_| new_id()).collect();
+    let items = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| user(Some(id), "Trio", &format!("trio{i}")))
+        .collect();
+    app.upsert(&list(items)).await;
+    let (first, second) = (
+        json!({ "link_ids": [ids[0]] }),
+        json!({ "link_ids": [ids[1]] }),
     );
+    let ((_, a), (_, b)) = futures::join!(app.delete(&first), app.delete(&second));
+    assert_eq!(
+        (infos(&a), infos(&b)),
+        (vec!["deleted".to_owned()], vec!["deleted".to_owned()])
+    );
+    assert!(
+        !app.user(&ids[2]).await.unwrap().name_dup,
+        "the last one is alone"
+    );
+    let (_, body) = app
+        .upsert(&list(vec![user(Some(&ids[2]), "Trio", "trio2")]))
+        .await;
+    assert_eq!(body["result"][0]["has_dublicates"], false);
 }

@@ -69,7 +69,8 @@ async fn deletes_exactly_the_users_matching_every_filter_and_frees_their_identif
         [false, false, true, true, true, true]
     );
     assert_eq!(app.owner_of("card", "f0").await, None);
-    assert_eq!(app.registry("F0").await, Vec::<String>::new());
+    let (_, again) = app.upsert(&list(vec![user(None, "F0", "f0")])).await;
+    assert_eq!(infos(&again), ["created"], "the name and the card are free");
     assert!(
         app.calls_since(&before).get("Scan") >= 1,
         "no index fits: a scan"
