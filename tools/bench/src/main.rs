@@ -29,6 +29,8 @@ const UPDATE_TARGET: f64 = 1.3;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Processes started only to time the start, besides one per repetition.
 const EXTRA_STARTS: usize = 5;
+/// Users of the warm-up (not reported).
+const WARMUP_USERS: usize = 3000;
 /// Items per request (the API's limit).
 const PER_REQUEST: usize = 1000;
 
@@ -185,14 +187,16 @@ fn run() -> Result<(), String> {
 
     // Warm-up (not reported): DynamoDB Local is a JVM and runs slowly until it has
     // compiled its hot paths.
-    progress("warm-up: 1000 users created and updated through the function and the floor");
+    progress(&format!(
+        "warm-up: {WARMUP_USERS} users created and updated through the function and the floor"
+    ));
     let warm = Tables::new(&format!("bench_{run_id}_warm"));
     warm.create(&rt, &client)?;
     {
         let mut f = FunctionProcess::spawn(&spec(&warm.function, "upsert-users-warmup.log"))?;
         start.ready.push(f.wait_ready(READY_TIMEOUT)?);
         start.idle_rss_kb.push(f.memory()?.rss_kb);
-        let pop = Population::new(999, PER_REQUEST, PER_REQUEST);
+        let pop = Population::new(999, WARMUP_USERS, PER_REQUEST);
         for pass in [Pass::Create, Pass::Update] {
             upsert::run_function(&mut f, &token, &pop, pass, server_pid)?;
             rt.block_on(upsert::run_floor(
@@ -214,6 +218,10 @@ fn run() -> Result<(), String> {
 
     let scenarios = [(1000, 1), (10_000, 2)];
     let mut results: Vec<PassResult> = Vec::new();
+    let measured_from = std::time::Instant::now();
+    let machine_before = bench::process::machine_busy();
+    let ours_before = ours(server_pid);
+    let mut functions_cpu = Duration::ZERO;
     for rep in 0..opts.repeats {
         let tables = Tables::new(&format!("bench_{run_id}_r{rep}"));
         tables.create(&rt, &client)?;
@@ -284,9 +292,22 @@ fn run() -> Result<(), String> {
                 report.item_check = Some(compare_items(&rt, &client, &tables, &pop)?);
             }
         }
+        functions_cpu += f.cpu_time()?;
         drop(f);
         tables.delete(&rt, &client);
     }
+    report.info.measured_wall = measured_from.elapsed();
+    report.info.other_cpu = match (
+        machine_before,
+        bench::process::machine_busy(),
+        ours_before,
+        ours(server_pid),
+    ) {
+        (Ok(m0), Ok(m1), Some(o0), Some(o1)) => {
+            Some((m1.saturating_sub(m0)).saturating_sub(o1.saturating_sub(o0) + functions_cpu))
+        }
+        _ => None,
+    };
     report.passes = results;
     report.starts = vec![start];
 
@@ -298,6 +319,13 @@ fn run() -> Result<(), String> {
     println!("{text}");
     progress(&format!("report written to {}", opts.out.display()));
     Ok(())
+}
+
+/// CPU used so far by the bench and DynamoDB Local (`None` without DynamoDB Local's pid).
+fn ours(server_pid: Option<u32>) -> Option<Duration> {
+    let own = bench::process::cpu_time(std::process::id()).ok()?;
+    let server = bench::process::cpu_time(server_pid?).ok()?;
+    Some(own + server)
 }
 
 /// Reads the first user back from the function's table and from floor (b)'s.
@@ -363,5 +391,10 @@ fn run_info(repeats: usize) -> RunInfo {
         dynamodb_local: env("BENCH_DYNAMODB_LOCAL"),
         repeats,
         concurrency: CONCURRENCY,
+        load_at_start: std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into()),
+        ..RunInfo::default()
     }
 }

@@ -356,6 +356,27 @@ pub fn cpu_time(pid: u32) -> Result<Duration, String> {
     }
 }
 
+/// CPU time all processes of the machine have used since boot (the busy fields of the
+/// `cpu` line of `/proc/stat`: user, nice, system, irq, softirq, steal).
+pub fn machine_busy() -> Result<Duration, String> {
+    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .ok_or("/proc/stat: no cpu line")?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    if f.len() < 8 {
+        return Err("/proc/stat: short cpu line".into());
+    }
+    // user nice system idle iowait irq softirq steal
+    let busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+    Ok(Duration::from_millis(busy * 10))
+}
+
 /// Removes ANSI escape sequences (`ESC [ ... letter`).
 pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -389,6 +410,7 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(cpu_time(std::process::id()).unwrap() >= before);
+        assert!(machine_busy().unwrap() >= cpu_time(std::process::id()).unwrap());
     }
 
     #[test]

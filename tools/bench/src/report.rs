@@ -139,6 +139,13 @@ pub struct RunInfo {
     pub repeats: usize,
     /// The function's `DYNAMODB_CONCURRENCY` and the floor's requests in flight.
     pub concurrency: usize,
+    /// Load average (1 min) when the run started.
+    pub load_at_start: String,
+    /// Wall time of the measured repetitions.
+    pub measured_wall: Duration,
+    /// CPU time used meanwhile by processes other than the bench, the functions and
+    /// DynamoDB Local (`None` when DynamoDB Local's pid is unknown).
+    pub other_cpu: Option<Duration>,
 }
 
 /// Size of a function binary.
@@ -208,6 +215,23 @@ impl Report {
              DynamoDB requests in flight.\n",
             i.date, i.cores, i.cpu, i.memory_mib, i.git, i.dynamodb_local, i.repeats, i.concurrency
         );
+        if let Some(other) = i.other_cpu {
+            let share = ratio(other, i.measured_wall) / i.cores.max(1) as f64 * 100.0;
+            let _ = writeln!(
+                o,
+                "Other processes on the machine used {:.1} s of CPU during the {:.1} s of \
+                 measured repetitions ({share:.0}% of the machine; load average {} at the \
+                 start). {}\n",
+                other.as_secs_f64(),
+                i.measured_wall.as_secs_f64(),
+                i.load_at_start,
+                if share < 5.0 {
+                    "The machine was otherwise quiet."
+                } else {
+                    "**The machine was not quiet: these figures are disturbed by other work.**"
+                }
+            );
+        }
         self.targets(&mut o);
         self.times(&mut o);
         self.calls(&mut o);
