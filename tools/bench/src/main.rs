@@ -297,14 +297,14 @@ fn run() -> Result<(), String> {
         tables.delete(&rt, &client);
     }
     report.info.measured_wall = measured_from.elapsed();
-    report.info.other_cpu = match (
+    report.info.machine_cpu = match (
         machine_before,
         bench::process::machine_busy(),
         ours_before,
         ours(server_pid),
     ) {
         (Ok(m0), Ok(m1), Some(o0), Some(o1)) => {
-            Some((m1.saturating_sub(m0)).saturating_sub(o1.saturating_sub(o0) + functions_cpu))
+            Some((m1.saturating_sub(m0), o1.saturating_sub(o0) + functions_cpu))
         }
         _ => None,
     };

@@ -143,9 +143,10 @@ pub struct RunInfo {
     pub load_at_start: String,
     /// Wall time of the measured repetitions.
     pub measured_wall: Duration,
-    /// CPU time used meanwhile by processes other than the bench, the functions and
-    /// DynamoDB Local (`None` when DynamoDB Local's pid is unknown).
-    pub other_cpu: Option<Duration>,
+    /// CPU time the whole machine used during the measured repetitions, and the part of
+    /// it the bench, its functions and DynamoDB Local used (`None` when DynamoDB Local's
+    /// pid is unknown).
+    pub machine_cpu: Option<(Duration, Duration)>,
 }
 
 /// Size of a function binary.
@@ -215,15 +216,21 @@ impl Report {
              DynamoDB requests in flight.\n",
             i.date, i.cores, i.cpu, i.memory_mib, i.git, i.dynamodb_local, i.repeats, i.concurrency
         );
-        if let Some(other) = i.other_cpu {
-            let share = ratio(other, i.measured_wall) / i.cores.max(1) as f64 * 100.0;
+        if let Some((machine, ours)) = i.machine_cpu {
+            // Per-process and machine-wide tick accounting differ slightly: a small
+            // negative difference is noise.
+            let other = machine.as_secs_f64() - ours.as_secs_f64();
+            let share =
+                other / i.measured_wall.as_secs_f64().max(1e-9) / i.cores.max(1) as f64 * 100.0;
             let _ = writeln!(
                 o,
-                "Other processes on the machine used {:.1} s of CPU during the {:.1} s of \
-                 measured repetitions ({share:.0}% of the machine; load average {} at the \
-                 start). {}\n",
-                other.as_secs_f64(),
+                "During the {:.1} s of measured repetitions the machine used {:.1} s of CPU, \
+                 the bench, its functions and DynamoDB Local {:.1} s: other processes {:.1} s \
+                 ({share:.0}% of the machine; load average {} at the start). {}\n",
                 i.measured_wall.as_secs_f64(),
+                machine.as_secs_f64(),
+                ours.as_secs_f64(),
+                other,
                 i.load_at_start,
                 if share < 5.0 {
                     "The machine was otherwise quiet."
