@@ -48,15 +48,15 @@ impl WriteOp {
         }
     }
 
-    fn request(&self) -> Result<WriteRequest, StoreError> {
+    fn into_request(self) -> Result<WriteRequest, StoreError> {
         Ok(match self {
             WriteOp::Put(item) => WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item.clone())).build()?)
+                .put_request(PutRequest::builder().set_item(Some(item)).build()?)
                 .build(),
             WriteOp::Delete(pk) => WriteRequest::builder()
                 .delete_request(
                     DeleteRequest::builder()
-                        .set_key(Some(key_item(pk)))
+                        .set_key(Some(key_item(&pk)))
                         .build()?,
                 )
                 .build(),
@@ -158,12 +158,19 @@ impl Store {
     /// Applies puts and deletes in batches of 25, resubmitting unprocessed writes with
     /// backoff until `deadline`. Returns each write's tag with its status, in no particular
     /// order. Keys must be distinct (DynamoDB rejects a batch naming one item twice).
-    pub async fn write_many<T: Clone>(
+    pub async fn write_many<T>(
         &self,
         ops: Vec<(T, WriteOp)>,
         deadline: &Deadline,
     ) -> Vec<(T, WriteStatus)> {
-        let chunks: Vec<Vec<(T, WriteOp)>> = ops.chunks(WRITE_CHUNK).map(<[_]>::to_vec).collect();
+        let mut chunks: Vec<Vec<(T, WriteOp)>> =
+            Vec::with_capacity(ops.len().div_ceil(WRITE_CHUNK));
+        for op in ops {
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < WRITE_CHUNK => chunk.push(op),
+                _ => chunks.push(vec![op]),
+            }
+        }
         stream::iter(chunks)
             .map(|chunk| self.write_chunk(chunk, deadline))
             .buffer_unordered(self.concurrency)
@@ -181,17 +188,18 @@ impl Store {
         let mut pending = Vec::with_capacity(chunk.len());
         let mut done = Vec::with_capacity(chunk.len());
         for (tag, op) in chunk {
-            match (op.pk().map(str::to_owned), op.request()) {
-                (Some(pk), Ok(req)) => {
+            let Some(pk) = op.pk().map(str::to_owned) else {
+                tracing::error!("write without a pk");
+                done.push((tag, WriteStatus::NotProcessed));
+                continue;
+            };
+            match op.into_request() {
+                Ok(req) => {
                     by_pk.insert(pk, tag);
                     pending.push(req);
                 }
-                (_, Err(e)) => {
+                Err(e) => {
                     tracing::error!(error = %e, "write request could not be built");
-                    done.push((tag, WriteStatus::NotProcessed));
-                }
-                (None, Ok(_)) => {
-                    tracing::error!("write without a pk");
                     done.push((tag, WriteStatus::NotProcessed));
                 }
             }
