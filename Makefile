@@ -9,7 +9,7 @@ dev:
 test:
 	bash scripts/test.sh
 
-## Benchmark against DynamoDB Local (release build); figures go to docs/benchmark.md.
+## Benchmark against DynamoDB Local (release build); report in target/bench/report.md (recorded in docs/benchmark.md).
 bench:
 	bash scripts/bench.sh
 
