@@ -89,8 +89,8 @@ pub struct Text(String);
 
 impl Text {
     /// The text as sent.
-    pub fn into_string(self) -> String {
-        self.0
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

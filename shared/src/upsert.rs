@@ -468,9 +468,9 @@ impl Run<'_> {
             ))
         };
         // Who the item is about.
-        let (id, existing) = match input.link_id {
+        let (id, existing): (LinkId, Option<&UserRecord>) = match input.link_id {
             Some(id) => match known.users.get(&id) {
-                Some(u) => (id, u.clone()),
+                Some(u) => (id, u.as_ref()),
                 None => return not_processed(Some(id)),
             },
             None => {
@@ -481,7 +481,7 @@ impl Run<'_> {
                 let mut live = live.into_iter();
                 match (live.next(), live.next()) {
                     (None, _) => (LinkId::new_random(), None),
-                    (Some(m), None) => (m, known.users.get(&m).cloned().flatten()),
+                    (Some(m), None) => (m, known.users.get(&m).and_then(Option::as_ref)),
                     (Some(_), Some(_)) => {
                         return Ok(final_outcome(
                             item.index,
@@ -493,8 +493,8 @@ impl Run<'_> {
                 }
             }
         };
-        let failure_link = existing.as_ref().map(|_| id).or(input.link_id);
-        let live_same_name = existing.as_ref().filter(|u| u.is_live() && u.name == name);
+        let failure_link = existing.map(|_| id).or(input.link_id);
+        let live_same_name = existing.filter(|u| u.is_live() && u.name == name);
         let has_dup = match live_same_name {
             Some(u) => u.name_dup,
             None => match known.live_others(name, Some(&id)) {
@@ -503,9 +503,7 @@ impl Run<'_> {
             },
         };
         if let Field::Value(profile) = input.time_profile_id {
-            let unchanged = existing
-                .as_ref()
-                .is_some_and(|u| u.time_profile_id == Some(profile));
+            let unchanged = existing.is_some_and(|u| u.time_profile_id == Some(profile));
             if !unchanged {
                 match known.profiles.get(&profile) {
                     Some(true) => {}
@@ -522,18 +520,13 @@ impl Run<'_> {
             }
         }
 
-        let mut record = self.merge(id, existing.as_ref(), item);
-        let Some(mut change) =
-            known.name_change(self.store, &id, existing.as_ref(), Some(&record))?
-        else {
+        let mut record = self.merge(id, existing, item);
+        let Some(mut change) = known.name_change(self.store, &id, existing, Some(&record))? else {
             return not_processed(failure_link);
         };
         record.name_dup = change.name_dup;
 
-        let old_ids = existing
-            .as_ref()
-            .map(UserRecord::identifiers)
-            .unwrap_or_default();
+        let old_ids = existing.map(UserRecord::identifiers).unwrap_or_default();
         let added: Vec<&Identifier> = item.identifiers.difference(&old_ids).collect();
         let removed: Vec<&Identifier> = old_ids.difference(&item.identifiers).collect();
         let info = if existing.is_some() {
@@ -553,7 +546,7 @@ impl Run<'_> {
         {
             WriteKind::Batch
         } else {
-            let expect = match &existing {
+            let expect = match existing {
                 Some(u) => Expect::Version(u.version),
                 None => Expect::Absent,
             };
@@ -590,62 +583,54 @@ impl Run<'_> {
 
     /// The record an item writes: the stored one with the item's fields applied.
     fn merge(&self, id: LinkId, existing: Option<&UserRecord>, item: &Prepared) -> UserRecord {
-        let input = item.input.clone();
+        let input = &item.input;
         let now = self.now.to_db_string();
-        let e = existing.cloned();
-        let text = |f: Field<crate::domain::Text>, old: Option<String>| match f {
-            Field::Absent => old,
-            Field::Null => None,
-            Field::Value(t) => Some(t.into_string()),
-        };
-        let ip = match input.login_ip {
-            Field::Absent => e.as_ref().and_then(|u| u.login_ip.clone()),
-            Field::Null => None,
-            Field::Value(ip) => Some(ip.to_string()),
-        };
-        let last_login = match input.last_login_time {
-            Field::Absent => e.as_ref().and_then(|u| u.last_login_time.clone()),
-            Field::Null => None,
-            Field::Value(t) => Some(t.to_db_string()),
-        };
+        let e = existing;
+        /// Absent keeps the stored value, null clears it.
+        fn merged<T>(
+            field: &Field<T>,
+            old: Option<&String>,
+            show: impl Fn(&T) -> String,
+        ) -> Option<String> {
+            match field {
+                Field::Absent => old.cloned(),
+                Field::Null => None,
+                Field::Value(v) => Some(show(v)),
+            }
+        }
+        let text = |t: &crate::domain::Text| t.as_str().to_owned();
         UserRecord {
             pk: keys::user(&id),
             link_id: id,
             name: input.name.as_str().to_owned(),
-            info: text(input.info, e.as_ref().and_then(|u| u.info.clone())),
-            email: text(input.email, e.as_ref().and_then(|u| u.email.clone())),
-            role_id: text(input.role_id, e.as_ref().and_then(|u| u.role_id.clone())),
-            user_type: text(
-                input.user_type,
-                e.as_ref().and_then(|u| u.user_type.clone()),
-            ),
-            active: input
-                .active
-                .or(e.as_ref().map(|u| u.active))
-                .unwrap_or(true),
+            info: merged(&input.info, e.and_then(|u| u.info.as_ref()), text),
+            email: merged(&input.email, e.and_then(|u| u.email.as_ref()), text),
+            role_id: merged(&input.role_id, e.and_then(|u| u.role_id.as_ref()), text),
+            user_type: merged(&input.user_type, e.and_then(|u| u.user_type.as_ref()), text),
+            active: input.active.or(e.map(|u| u.active)).unwrap_or(true),
             auth_factors: item.factors.clone(),
             time_profile_id: input
                 .time_profile_id
-                .apply(e.as_ref().and_then(|u| u.time_profile_id)),
-            is_online: input
-                .is_online
-                .or(e.as_ref().map(|u| u.is_online))
-                .unwrap_or(false),
-            login_ip: ip,
-            last_login_time: last_login,
-            create_time: e
-                .as_ref()
-                .map_or_else(|| now.clone(), |u| u.create_time.clone()),
-            created_by: e
-                .as_ref()
-                .map_or_else(|| self.actor.to_owned(), |u| u.created_by.clone()),
+                .clone()
+                .apply(e.and_then(|u| u.time_profile_id)),
+            is_online: input.is_online.or(e.map(|u| u.is_online)).unwrap_or(false),
+            login_ip: merged(&input.login_ip, e.and_then(|u| u.login_ip.as_ref()), |ip| {
+                ip.to_string()
+            }),
+            last_login_time: merged(
+                &input.last_login_time,
+                e.and_then(|u| u.last_login_time.as_ref()),
+                |t| t.to_db_string(),
+            ),
+            create_time: e.map_or_else(|| now.clone(), |u| u.create_time.clone()),
+            created_by: e.map_or_else(|| self.actor.to_owned(), |u| u.created_by.clone()),
             update_time: now,
             updated_by: self.actor.to_owned(),
             name_dup: false,
-            version: e.as_ref().map_or(1, |u| u.version + 1),
-            deleted_at: e.as_ref().and_then(|u| u.deleted_at.clone()),
-            deleted_by: e.as_ref().and_then(|u| u.deleted_by.clone()),
-            del_shard: e.as_ref().and_then(|u| u.del_shard.clone()),
+            version: e.map_or(1, |u| u.version + 1),
+            deleted_at: e.and_then(|u| u.deleted_at.clone()),
+            deleted_by: e.and_then(|u| u.deleted_by.clone()),
+            del_shard: e.and_then(|u| u.del_shard.clone()),
         }
     }
 
