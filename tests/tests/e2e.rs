@@ -23,23 +23,14 @@ fn client() -> reqwest::Client {
 }
 
 async fn post(path: &str, body: String, token: Option<&str>) -> (u16, Option<String>, Value) {
-    let mut req = client()
-        .post(format!("{}{path}", base()))
-        .header("content-type", "application/json")
-        .body(body);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a));
     }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let ctype = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let text = resp.text().await.expect("body");
+    let (status, ctype, text) = send(reqwest::Method::POST, path, body, &headers).await;
     let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text}"));
-    (status, ctype, value)
+    (status, Some(ctype), value)
 }
 
 #[tokio::test]

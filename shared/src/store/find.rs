@@ -2,6 +2,7 @@
 //! an expression, the `email-index`, and the sparse `deleted-index`. One page per call;
 //! callers loop while the deadline allows and report what is left.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -71,22 +72,9 @@ impl Store {
         start: Option<Item>,
         deadline: &Deadline,
     ) -> Result<Option<Page<LinkId>>, StoreError> {
-        let out = retrying("Query", deadline, || {
-            self.client
-                .query()
-                .table_name(&self.table)
-                .index_name("email-index")
-                .key_condition_expression("email = :e")
-                .expression_attribute_values(":e", AttributeValue::S(email.to_owned()))
-                .limit(PAGE)
-                .set_exclusive_start_key(start.clone())
-                .send()
-        })
-        .await?;
-        Ok(out.map(|o| Page {
-            items: user_ids(o.items.unwrap_or_default()),
-            next: o.last_evaluated_key,
-        }))
+        let values = [(":e", email)];
+        self.query_keys("email-index", "email = :e", &values, start, deadline)
+            .await
     }
 
     /// One page of the users of one `deleted-index` shard soft-deleted before `before`
@@ -98,14 +86,32 @@ impl Store {
         start: Option<Item>,
         deadline: &Deadline,
     ) -> Result<Option<Page<LinkId>>, StoreError> {
+        let values = [(":s", shard), (":before", before)];
+        let condition = "del_shard = :s AND deleted_at < :before";
+        self.query_keys("deleted-index", condition, &values, start, deadline)
+            .await
+    }
+
+    /// One page of a keys-only index Query, as user ids.
+    async fn query_keys(
+        &self,
+        index: &str,
+        condition: &str,
+        values: &[(&str, &str)],
+        start: Option<Item>,
+        deadline: &Deadline,
+    ) -> Result<Option<Page<LinkId>>, StoreError> {
+        let values: HashMap<String, AttributeValue> = values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), AttributeValue::S((*v).to_owned())))
+            .collect();
         let out = retrying("Query", deadline, || {
             self.client
                 .query()
                 .table_name(&self.table)
-                .index_name("deleted-index")
-                .key_condition_expression("del_shard = :s AND deleted_at < :before")
-                .expression_attribute_values(":s", AttributeValue::S(shard.to_owned()))
-                .expression_attribute_values(":before", AttributeValue::S(before.to_owned()))
+                .index_name(index)
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
                 .limit(PAGE)
                 .set_exclusive_start_key(start.clone())
                 .send()

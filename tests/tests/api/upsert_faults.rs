@@ -37,20 +37,23 @@ fn people(ids: &[String], info: &str) -> serde_json::Value {
     )
 }
 
+/// Another app on `app`'s table whose client has `faults` injected.
+async fn with_faults(app: &TestApp, faults: &Unprocessed) -> TestApp {
+    let interceptor = aws_sdk_dynamodb::config::SharedInterceptor::new(faults.clone());
+    app.sibling(Options {
+        interceptor: Some(interceptor),
+        ..Default::default()
+    })
+    .await
+}
+
 #[tokio::test]
 async fn unprocessed_writes_are_resubmitted_until_every_user_is_written() {
     let app = TestApp::new().await;
     let ids: Vec<String> = (0..100).map(|_| new_id()).collect();
     app.upsert(&people(&ids, "old")).await;
     let faults = Unprocessed::new(6, 0);
-    let faulty = app
-        .sibling(Options {
-            interceptor: Some(aws_sdk_dynamodb::config::SharedInterceptor::new(
-                faults.clone(),
-            )),
-            ..Default::default()
-        })
-        .await;
+    let faulty = with_faults(&app, &faults).await;
     let (_, body) = faulty.upsert(&people(&ids, "new")).await;
     assert!(infos(&body).iter().all(|i| i == "updated"), "{body}");
     assert!(faults.held_writes() > 0, "the fault was injected");
@@ -73,14 +76,7 @@ async fn unprocessed_keys_are_read_again_before_deciding() {
     let ids: Vec<String> = (0..150).map(|_| new_id()).collect();
     app.upsert(&people(&ids, "old")).await;
     let faults = Unprocessed::new(0, 2);
-    let faulty = app
-        .sibling(Options {
-            interceptor: Some(aws_sdk_dynamodb::config::SharedInterceptor::new(
-                faults.clone(),
-            )),
-            ..Default::default()
-        })
-        .await;
+    let faulty = with_faults(&app, &faults).await;
     let (_, body) = faulty.upsert(&people(&ids, "new")).await;
     // Had a held-back user been taken as absent, it would answer "created" (and fail
     // its own card claim); every item must be a plain update.
