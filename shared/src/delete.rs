@@ -15,40 +15,23 @@ use crate::dialect::result::{MESSAGE_ERROR, ResultBody, ResultData, ResultMessag
 use crate::domain::{LinkId, Timestamp};
 use crate::error::RequestError;
 use crate::filter::Filter;
-use crate::json::{FromJson, JsonPath, Obj, parse_object};
+use crate::json::FromJson;
 use crate::outcome::{ExtendedInfo, ItemOutcome};
 use crate::state::{Known, Lookup, NameChange};
 use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::tx::Expect;
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError, keys};
+use crate::web::parse_bulk_body;
 
 /// How often one user is re-read and retried after losing a race to another writer.
 const MAX_ATTEMPTS: u32 = 5;
 
 /// Parses `{"link_ids": [uuid, ...]}` (seed 000).
 pub fn parse_delete_request(body: &[u8], limits: &Limits) -> Result<Vec<LinkId>, RequestError> {
-    if body.len() > limits.max_body_bytes {
-        return Err(RequestError::BodyTooLarge {
-            max: limits.max_body_bytes,
-        });
-    }
-    let map = parse_object(body)?;
-    let root = JsonPath::default();
-    let list = Obj::new(&map, &root).required_array("link_ids")?;
-    if list.is_empty() {
-        return Err(RequestError::EmptyList);
-    }
-    if list.len() > limits.max_items {
-        return Err(RequestError::TooManyItems {
-            max: limits.max_items,
-        });
-    }
-    let path = JsonPath::root("link_ids");
-    list.iter()
-        .enumerate()
-        .map(|(i, v)| LinkId::from_json(v, &path.index(i)).map_err(RequestError::from))
-        .collect()
+    parse_bulk_body(body, limits, "link_ids", |v, path| {
+        LinkId::from_json(v, path).map_err(RequestError::from)
+    })
 }
 
 /// What to do to each user.

@@ -28,7 +28,7 @@ use crate::config::Limits;
 use crate::deadline::Deadline;
 use crate::domain::{AuthFactorInput, Identifier, LinkId, Timestamp, UserInput};
 use crate::error::RequestError;
-use crate::json::{Field, JsonPath, Obj, parse_object};
+use crate::json::Field;
 use crate::outcome::{ExtendedInfo, ItemOutcome};
 use crate::state::{Known, Lookup, NameChange};
 use crate::store::batch::{WriteOp, WriteStatus};
@@ -37,34 +37,16 @@ use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::tx::Expect;
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError};
+use crate::web::parse_bulk_body;
 
 /// How often one item is re-read and retried after losing a race to another writer.
 const MAX_ATTEMPTS: u32 = 5;
 
 /// Parses and validates a whole request body: `{"list_items": [user, ...]}`.
 pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Vec<UserInput>, RequestError> {
-    if body.len() > limits.max_body_bytes {
-        return Err(RequestError::BodyTooLarge {
-            max: limits.max_body_bytes,
-        });
-    }
-    let map = parse_object(body)?;
-    let root = JsonPath::default();
-    let obj = Obj::new(&map, &root);
-    let list = obj.required_array("list_items")?;
-    if list.is_empty() {
-        return Err(RequestError::EmptyList);
-    }
-    if list.len() > limits.max_items {
-        return Err(RequestError::TooManyItems {
-            max: limits.max_items,
-        });
-    }
-    let path = JsonPath::root("list_items");
-    list.iter()
-        .enumerate()
-        .map(|(i, v)| UserInput::from_json(v, &path.index(i)).map_err(RequestError::from))
-        .collect()
+    parse_bulk_body(body, limits, "list_items", |v, path| {
+        UserInput::from_json(v, path).map_err(RequestError::from)
+    })
 }
 
 /// An item that passed its own checks, ready for matching.

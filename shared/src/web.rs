@@ -7,9 +7,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 use crate::auth::{Authenticator, Principal};
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::deadline::Deadline;
 use crate::error::RequestError;
+use crate::json::{JsonPath, Obj, parse_object};
 
 /// The invocation's deadline: the Lambda deadline minus the configured margin, or the
 /// default budget when no real deadline is known (in-process tests, local emulators).
@@ -46,6 +47,38 @@ pub fn body_within(req: &Request, max: usize) -> Result<&[u8], RequestError> {
         return Err(RequestError::BodyTooLarge { max });
     }
     Ok(body)
+}
+
+/// Reads a bulk body `{"<key>": [item, ...]}` (seeds 000/001): the byte limit first,
+/// then the JSON shape, an empty list, the item limit, and each item with `read` (given
+/// its JSON path, `<key>[i]`). The first problem refuses the whole request.
+pub fn parse_bulk_body<T>(
+    body: &[u8],
+    limits: &Limits,
+    key: &str,
+    read: impl Fn(&serde_json::Value, &JsonPath) -> Result<T, RequestError>,
+) -> Result<Vec<T>, RequestError> {
+    if body.len() > limits.max_body_bytes {
+        return Err(RequestError::BodyTooLarge {
+            max: limits.max_body_bytes,
+        });
+    }
+    let map = parse_object(body)?;
+    let root = JsonPath::default();
+    let list = Obj::new(&map, &root).required_array(key)?;
+    if list.is_empty() {
+        return Err(RequestError::EmptyList);
+    }
+    if list.len() > limits.max_items {
+        return Err(RequestError::TooManyItems {
+            max: limits.max_items,
+        });
+    }
+    let path = JsonPath::root(key);
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| read(v, &path.index(i)))
+        .collect()
 }
 
 /// A JSON answer.
