@@ -40,6 +40,15 @@ cat <<INFO
 
   (the first request compiles the function: allow a few seconds)
 
+  Add a time profile (prints its id, for time_profile_id):
+  AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB AWS_REGION=$AWS_REGION \
+    AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local TABLE_NAME=$TABLE_NAME \
+    target/debug/devctl time-profile --name "office hours"
+
+  Run the scheduled clean-up:
+  cargo lambda invoke cleanup-users --invoke-address 127.0.0.1 --invoke-port $API_PORT \
+    --data-file fixtures/scheduled-event.json
+
 INFO
 
 log "cargo lambda watch on port $API_PORT (Ctrl-C stops everything)"
