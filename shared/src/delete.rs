@@ -252,7 +252,7 @@ pub async fn apply_removal_to(
                     known.committed(id, record, &change);
                     fates.insert(id, RemovalOutcome::Applied);
                 }
-                UnitFate::Conflict | UnitFate::ClaimTaken if attempts + 1 < MAX_ATTEMPTS => {
+                UnitFate::Conflict | UnitFate::ClaimTaken(_) if attempts + 1 < MAX_ATTEMPTS => {
                     known.forget(&id, &[], Some(&change));
                     next.push((id, attempts + 1));
                 }
@@ -396,17 +396,16 @@ fn plan(
             let Some(change) = known.name_change(store, &id, Some(user), None)? else {
                 return Ok(None);
             };
+            // The user's identifier claims are left in place: a claim naming a user that
+            // no longer exists is free, and the next claimant takes it over atomically
+            // (see `Store::take_over`). One action per user unless namesakes remain.
             let mut actions = vec![store.delete_user(&id, user.version, condition.as_ref())?];
-            for ident in user.identifiers() {
-                actions.push(store.release(&ident, &id)?);
-            }
-            let releases = 1..actions.len();
             actions.extend(change.actions.iter().cloned());
             let unit = Unit {
                 tag: (),
                 actions,
                 claims: 0..0,
-                releases,
+                releases: 0..0,
                 bytes,
             };
             return Ok(Some(Planned::Write {

@@ -18,7 +18,7 @@
 //!      a user whose own condition failed was changed concurrently and is re-read.
 //! 5. Whatever DynamoDB did not take before the deadline is answered `not_processed`.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -34,7 +34,7 @@ use crate::state::{Known, Lookup, NameChange};
 use crate::store::batch::{WriteOp, WriteStatus};
 use crate::store::keys;
 use crate::store::records::{StoredFactor, UserRecord};
-use crate::store::tx::Expect;
+use crate::store::tx::{Expect, Takeover};
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError};
 use crate::web::parse_bulk_body;
@@ -58,6 +58,8 @@ struct Prepared {
     identifiers: BTreeSet<Identifier>,
     face_bytes: usize,
     attempts: u32,
+    /// Claims found naming users that no longer hold the number: taken over on retry.
+    takeovers: BTreeMap<Identifier, Takeover>,
 }
 
 /// Checks one item against the configured limits and decodes its face images.
@@ -166,6 +168,8 @@ struct Write {
     touched: Vec<String>,
     change: NameChange,
     bytes: usize,
+    /// The identifier of each claim action (`claims` range of the transaction, in order).
+    claimed: Vec<Identifier>,
 }
 
 enum WriteKind {
@@ -187,7 +191,8 @@ enum Plan {
 /// The end of one write attempt.
 enum Fate {
     Applied,
-    NumberTaken,
+    /// Claims of these identifiers failed: taken, or their claim names a former owner.
+    ClaimFailed(BTreeSet<Identifier>),
     Conflict,
     NotProcessed,
 }
@@ -227,6 +232,7 @@ pub async fn upsert_users(
                     identifiers,
                     face_bytes,
                     attempts: 0,
+                    takeovers: BTreeMap::new(),
                 });
             }
             Err(info) => rejected.push((index, input, info)),
@@ -262,6 +268,7 @@ pub async fn upsert_users(
                 Plan::Write(w) => writes.push(*w),
             }
         }
+        let mut claim_failures = Vec::new();
         let (runnable, deferred) = split_overlapping(writes);
         next.extend(deferred);
         for (w, fate) in run.execute(runnable).await {
@@ -271,13 +278,7 @@ pub async fn upsert_users(
                     known.committed(w.id, Some(w.record), &w.change);
                     outcomes[w.item.index] = Some(w.success);
                 }
-                Fate::NumberTaken => {
-                    outcomes[w.item.index] = Some(ItemOutcome::upsert(
-                        w.failure_link,
-                        ExtendedInfo::NumberTakenByAnotherIdentifier,
-                        w.has_dup,
-                    ));
-                }
+                Fate::ClaimFailed(idents) => claim_failures.push((w, idents)),
                 Fate::Conflict => {
                     known.forget(&w.id, &[], Some(&w.change));
                     requeue(w.item, &mut known, &mut next, &mut outcomes);
@@ -289,6 +290,15 @@ pub async fn upsert_users(
                         w.has_dup,
                     ));
                 }
+            }
+        }
+        for (w, outcome) in run.verify_claims(claim_failures, &mut known).await {
+            match outcome {
+                Some(final_info) => {
+                    outcomes[w.item.index] =
+                        Some(ItemOutcome::upsert(w.failure_link, final_info, w.has_dup));
+                }
+                None => requeue(w.item, &mut known, &mut next, &mut outcomes),
             }
         }
         next.sort_by_key(|p| p.index);
@@ -520,7 +530,9 @@ impl Run<'_> {
         let mut touched = vec![record.pk.clone()];
         touched.extend(added.iter().chain(&removed).map(|i| keys::identifier(i)));
         touched.extend(change.touched());
+        touched.extend(item.takeovers.values().map(|t| keys::user(&t.owner)));
 
+        let mut claimed = Vec::new();
         let kind = if existing.is_some()
             && change.actions.is_empty()
             && added.is_empty()
@@ -534,7 +546,16 @@ impl Run<'_> {
             };
             let mut actions = vec![self.store.put_user(&record, expect)?];
             for i in &added {
-                actions.push(self.store.claim(i, &id)?);
+                match item.takeovers.get(*i) {
+                    Some(previous) => {
+                        actions.extend(self.store.take_over(i, &id, previous)?);
+                        claimed.extend([(*i).clone(), (*i).clone()]);
+                    }
+                    None => {
+                        actions.push(self.store.claim(i, &id)?);
+                        claimed.push((*i).clone());
+                    }
+                }
             }
             let claims = 1..actions.len();
             for i in &removed {
@@ -560,6 +581,7 @@ impl Run<'_> {
             touched,
             change,
             bytes,
+            claimed,
         })))
     }
 
@@ -658,7 +680,15 @@ impl Run<'_> {
         for (i, fate) in applied {
             fates[i] = Some(match fate {
                 UnitFate::Applied => Fate::Applied,
-                UnitFate::ClaimTaken => Fate::NumberTaken,
+                UnitFate::ClaimTaken(failed) => {
+                    let w = &writes[i];
+                    let idents = failed
+                        .iter()
+                        .filter_map(|a| a.checked_sub(1).and_then(|k| w.claimed.get(k)))
+                        .cloned()
+                        .collect();
+                    Fate::ClaimFailed(idents)
+                }
                 UnitFate::Conflict => Fate::Conflict,
                 UnitFate::NotProcessed => Fate::NotProcessed,
             });
@@ -668,6 +698,110 @@ impl Run<'_> {
             .zip(fates)
             .map(|(w, f)| (w, f.unwrap_or(Fate::NotProcessed)))
             .collect()
+    }
+
+    /// Looks at the claims that failed: a claim naming a user that no longer exists, or
+    /// that no longer carries the number, is free, and the item is retried taking it
+    /// over (`None`); a number another user really holds is final
+    /// (`number_taken_by_another_identifier`). Two batched reads for the whole round.
+    async fn verify_claims(
+        &self,
+        failures: Vec<(Write, BTreeSet<Identifier>)>,
+        known: &mut Known,
+    ) -> Vec<(Write, Option<ExtendedInfo>)> {
+        if failures.is_empty() {
+            return Vec::new();
+        }
+        let claims: BTreeSet<&Identifier> = failures.iter().flat_map(|(_, i)| i).collect();
+        let owners = match self.claim_owners(&claims).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = ?e, "claims could not be read");
+                return failures
+                    .into_iter()
+                    .map(|(w, _)| (w, Some(ExtendedInfo::NotProcessed)))
+                    .collect();
+            }
+        };
+        failures
+            .into_iter()
+            .map(|(mut w, idents)| {
+                let mut taken = false;
+                for ident in idents {
+                    match owners.get(&ident) {
+                        // Gone meanwhile, or ours: a plain claim will do.
+                        None => {
+                            w.item.takeovers.remove(&ident);
+                        }
+                        Some((owner, _)) if *owner == w.id => {
+                            w.item.takeovers.remove(&ident);
+                        }
+                        Some((owner, holder)) => match holder {
+                            Some(u) if u.identifiers().contains(&ident) => taken = true,
+                            Some(u) => {
+                                let t = Takeover {
+                                    owner: *owner,
+                                    version: Some(u.version),
+                                };
+                                w.item.takeovers.insert(ident, t);
+                            }
+                            None => {
+                                let t = Takeover {
+                                    owner: *owner,
+                                    version: None,
+                                };
+                                w.item.takeovers.insert(ident, t);
+                            }
+                        },
+                    }
+                }
+                if taken {
+                    (w, Some(ExtendedInfo::NumberTakenByAnotherIdentifier))
+                } else {
+                    known.forget(&w.id, &[], Some(&w.change));
+                    (w, None)
+                }
+            })
+            .collect()
+    }
+
+    /// Who each claim names, with that user's record (`None`: no such user); claims
+    /// that do not exist are left out.
+    async fn claim_owners(
+        &self,
+        claims: &BTreeSet<&Identifier>,
+    ) -> Result<HashMap<Identifier, (LinkId, Option<UserRecord>)>, StoreError> {
+        let fetched = self
+            .store
+            .get_many(claims.iter().map(|i| keys::identifier(i)), &self.deadline)
+            .await?;
+        let mut named: HashMap<Identifier, LinkId> = HashMap::new();
+        for ident in claims {
+            let owner = fetched
+                .items
+                .get(&keys::identifier(ident))
+                .and_then(|item| item.get("owner"))
+                .and_then(|v| v.as_s().ok())
+                .and_then(|s| uuid::Uuid::try_parse(s).ok());
+            if let Some(owner) = owner {
+                named.insert((*ident).clone(), owner.into());
+            }
+        }
+        let users = self
+            .store
+            .get_many(named.values().map(keys::user), &self.deadline)
+            .await?;
+        let mut out = HashMap::with_capacity(named.len());
+        for (ident, owner) in named {
+            let record = users
+                .items
+                .get(&keys::user(&owner))
+                .cloned()
+                .map(UserRecord::from_item)
+                .transpose()?;
+            out.insert(ident, (owner, record));
+        }
+        Ok(out)
     }
 
     /// `has_dublicates` of the items refused by their own checks: they never reached

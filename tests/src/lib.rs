@@ -268,6 +268,23 @@ impl TestApp {
         item.get("owner").and_then(|v| v.as_s().ok()).cloned()
     }
 
+    /// Whether a card/PIN number is free for anyone to claim: no claim, or a claim naming a
+    /// user that no longer exists or no longer carries the number (the next claimant
+    /// takes such a claim over).
+    pub async fn number_is_free(&self, kind: &str, number: &str) -> bool {
+        let Some(owner) = self.owner_of(kind, number).await else {
+            return true;
+        };
+        match self.user(&owner).await {
+            None => true,
+            Some(u) => !u
+                .auth_factors
+                .iter()
+                .filter_map(|f| f.identifier())
+                .any(|i| i.kind.as_str() == kind && i.number == number),
+        }
+    }
+
     /// The members of a name registry.
     pub async fn registry(&self, name: &str) -> Vec<String> {
         match self.get(&keys::name(name)).await {

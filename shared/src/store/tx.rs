@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 
 use super::keys::{self, PK, key_item};
 use super::records::UserRecord;
@@ -14,6 +16,16 @@ use crate::filter::Expression;
 
 /// Actions per `TransactWriteItems` (the DynamoDB limit).
 pub const TX_LIMIT: usize = 100;
+
+/// A claim naming a user that no longer holds the identifier, as read: the claim may be
+/// taken over while that user stays as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Takeover {
+    /// The user the claim names.
+    pub owner: LinkId,
+    /// That user's version when read; `None`: it did not exist.
+    pub version: Option<u64>,
+}
 
 /// What a user write expects to find.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,13 +156,56 @@ impl Store {
         ident: &Identifier,
         owner: &LinkId,
     ) -> Result<TransactWriteItem, StoreError> {
+        self.claim_put(ident, owner, None)
+    }
+
+    /// Takes over an identifier whose claim names a user that does not hold it any more:
+    /// deleted (`previous.version` `None`) or no longer carrying the number (at that
+    /// version). Two actions: the claim, still naming the previous owner, and a check
+    /// that the previous owner is still as read. Either failing cancels the transaction.
+    pub fn take_over(
+        &self,
+        ident: &Identifier,
+        owner: &LinkId,
+        previous: &Takeover,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let claim = self.claim_put(ident, owner, Some(&previous.owner))?;
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::user(&previous.owner))));
+        let check = match previous.version {
+            None => check.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => check
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", num(v)),
+        };
+        Ok([
+            claim,
+            TransactWriteItem::builder()
+                .condition_check(check.build()?)
+                .build(),
+        ])
+    }
+
+    /// The claim item for `owner`: free or already ours, or (`previous`) still naming the
+    /// user it is taken over from.
+    fn claim_put(
+        &self,
+        ident: &Identifier,
+        owner: &LinkId,
+        previous: Option<&LinkId>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (condition, expected) = match previous {
+            None => ("attribute_not_exists(pk) OR #owner = :owner", owner),
+            Some(prev) => ("#owner = :owner", prev),
+        };
         let put = Put::builder()
             .table_name(&self.table)
             .item(PK, AttributeValue::S(keys::identifier(ident)))
             .item("owner", AttributeValue::S(owner.to_string()))
-            .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+            .condition_expression(condition)
             .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .expression_attribute_values(":owner", AttributeValue::S(expected.to_string()))
             .build()?;
         Ok(TransactWriteItem::builder().put(put).build())
     }

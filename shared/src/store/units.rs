@@ -24,7 +24,8 @@ pub struct Unit<T> {
     pub tag: T,
     /// The actions; at most [`TX_LIMIT`].
     pub actions: Vec<TransactWriteItem>,
-    /// Indexes of identifier claims: their failure is `ClaimTaken`.
+    /// Indexes of identifier claims (and of the checks that go with a takeover): their
+    /// failure is `ClaimTaken`.
     pub claims: Range<usize>,
     /// Indexes of identifier releases: a failed release (the number already belongs to
     /// someone else) is dropped and the unit retried, as there is nothing of ours to free.
@@ -47,12 +48,14 @@ impl<T> Unit<T> {
 }
 
 /// How a unit ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UnitFate {
     /// Every action applied.
     Applied,
-    /// An identifier it claims belongs to another user; nothing applied.
-    ClaimTaken,
+    /// A claim failed: the identifier belongs to someone else, or the owner a takeover
+    /// relied on changed. Nothing applied. The failing action indexes (into `actions`)
+    /// tell which identifiers to look at.
+    ClaimTaken(Vec<usize>),
     /// Another condition failed: the state it was planned on changed. Nothing applied;
     /// re-read and plan again.
     Conflict,
@@ -149,8 +152,13 @@ fn judge<T>(unit: &Unit<T>, reasons: &[Reason]) -> Verdict {
         .filter(|(_, r)| **r == Reason::ConditionFailed)
         .map(|(i, _)| i)
         .collect();
-    if failed.iter().any(|i| unit.claims.contains(i)) {
-        return Verdict::Done(UnitFate::ClaimTaken);
+    let claims: Vec<usize> = failed
+        .iter()
+        .copied()
+        .filter(|i| unit.claims.contains(i))
+        .collect();
+    if !claims.is_empty() {
+        return Verdict::Done(UnitFate::ClaimTaken(claims));
     }
     if failed.iter().any(|i| !unit.releases.contains(i)) {
         return Verdict::Done(UnitFate::Conflict);
@@ -260,7 +268,7 @@ mod tests {
         };
         assert!(matches!(
             judge(&u, &r(&[1])),
-            Verdict::Done(UnitFate::ClaimTaken)
+            Verdict::Done(UnitFate::ClaimTaken(_))
         ));
         assert!(matches!(
             judge(&u, &r(&[0])),

@@ -33,8 +33,8 @@ async fn deleting_frees_identifiers_and_the_name_for_others() {
         json!([{"type": "card", "number": "41"}, {"type": "pin", "number": "4141"}]);
     app.upsert(&list(vec![factors])).await;
     app.delete(&json!({"link_ids": [a]})).await;
-    assert_eq!(app.owner_of("card", "41").await, None);
-    assert_eq!(app.owner_of("pin", "4141").await, None);
+    assert!(app.number_is_free("card", "41").await);
+    assert!(app.number_is_free("pin", "4141").await);
     // A user alone with its name leaves its id in the registry; the next writer prunes it.
     assert_eq!(app.registry("Ann").await, vec![a.clone()]);
     let (_, body) = app.upsert(&list(vec![user(Some(&b), "Ann", "41")])).await;
@@ -79,7 +79,11 @@ async fn namesakes_deleted_in_one_request_free_the_name() {
     app.upsert(&list(items)).await;
     let (_, body) = app.delete(&json!({ "link_ids": ids })).await;
     assert_eq!(infos(&body), ["deleted", "deleted", "deleted"]);
-    assert_eq!(app.item_count().await, 1, "only the registry is left");
+    assert_eq!(
+        app.item_count().await,
+        4,
+        "the registry and three claims nobody holds"
+    );
     // The last twin, alone by then, left its id behind; nobody matches it.
     assert_eq!(app.registry("Twin").await.len(), 1);
     let (_, body) = app.upsert(&list(vec![user(None, "Twin", "t9")])).await;
@@ -195,12 +199,17 @@ async fn deleting_1000_users_costs_batched_reads_and_packed_transactions() {
     let (_, body) = app.delete(&json!({ "link_ids": ids })).await;
     assert!(infos(&body).iter().all(|i| i == "deleted"));
     let calls = app.calls_since(&before);
-    // The users: 10 reads. Users alone with their name need no registry: 2 actions each
-    // (user, card release), 50 users per transaction.
+    // The users: 10 reads. Users alone with their name need no registry write and leave
+    // their claims to be taken over: one action each, 100 users per transaction.
     assert_eq!(calls.get("BatchGetItem"), 10, "{calls}");
-    assert_eq!(calls.get("TransactWriteItems"), 20, "{calls}");
-    assert_eq!(calls.total(), 30, "{calls}");
-    assert_eq!(app.item_count().await, 1000, "only the registries are left");
+    assert_eq!(calls.get("TransactWriteItems"), 10, "{calls}");
+    assert_eq!(calls.total(), 20, "{calls}");
+    assert_eq!(
+        app.item_count().await,
+        2000,
+        "registries and claims nobody holds"
+    );
+    assert!(app.number_is_free("card", "d999").await);
 }
 
 #[tokio::test]

@@ -131,3 +131,86 @@ async fn concurrent_requests_racing_for_one_number_have_exactly_one_winner() {
         assert_eq!(app.user(id).await.is_some(), i == winners[0]);
     }
 }
+
+#[tokio::test]
+async fn the_number_of_a_deleted_user_goes_to_exactly_one_of_many_racers() {
+    let app = TestApp::new().await;
+    let gone = new_id();
+    app.upsert(&list(vec![user(Some(&gone), "Gone", "555")]))
+        .await;
+    app.delete(&json!({ "link_ids": [gone] })).await;
+    assert_eq!(
+        app.owner_of("card", "555").await.as_deref(),
+        Some(gone.as_str()),
+        "left in place"
+    );
+    let ids: Vec<String> = (0..6).map(|_| new_id()).collect();
+    let answers = join_all(ids.iter().enumerate().map(|(i, id)| {
+        let body = list(vec![user(Some(id), &format!("Heir {i}"), "555")]);
+        let app = &app;
+        async move { app.upsert(&body).await }
+    }))
+    .await;
+    let outcomes: Vec<String> = answers.iter().map(|(_, b)| infos(b)[0].clone()).collect();
+    let winners: Vec<usize> = (0..6).filter(|i| outcomes[*i] == "created").collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| *o != "created")
+            .all(|o| o == "number_taken_by_another_identifier")
+    );
+    assert_eq!(
+        app.owner_of("card", "555").await.as_deref(),
+        Some(ids[winners[0]].as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_soft_deleted_users_number_stays_taken() {
+    let app = TestApp::new().await;
+    let (a, b) = (new_id(), new_id());
+    app.upsert(&list(vec![user(Some(&a), "Resting", "808")]))
+        .await;
+    app.soft(&[&a], true, None).await;
+    let (_, body) = app
+        .upsert(&list(vec![user(Some(&b), "Newcomer", "808")]))
+        .await;
+    assert_eq!(infos(&body), ["number_taken_by_another_identifier"]);
+    assert!(app.user(&b).await.is_none());
+}
+
+#[tokio::test]
+async fn a_claim_naming_a_user_who_no_longer_carries_the_number_is_taken_over() {
+    let app = TestApp::new().await;
+    let (a, b) = (new_id(), new_id());
+    app.upsert(&list(vec![user(Some(&a), "Holder", "1")])).await;
+    // A stale claim: it names `a`, who does not carry card 999.
+    app.raw
+        .put_item()
+        .table_name(&app.table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("IDENT#card#999".into()),
+        )
+        .item(
+            "owner",
+            aws_sdk_dynamodb::types::AttributeValue::S(a.clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = app.calls.snapshot();
+    let (_, body) = app
+        .upsert(&list(vec![user(Some(&b), "Taker", "999")]))
+        .await;
+    assert_eq!(infos(&body), ["created"]);
+    assert_eq!(
+        app.owner_of("card", "999").await.as_deref(),
+        Some(b.as_str())
+    );
+    assert_eq!(app.owner_of("card", "1").await.as_deref(), Some(a.as_str()));
+    // One cancelled transaction, the claim and its owner read, the takeover committed.
+    let calls = app.calls_since(&before);
+    assert_eq!(calls.get("TransactWriteItems"), 2, "{calls}");
+}
