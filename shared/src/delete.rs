@@ -1,7 +1,7 @@
 //! What happens to a hard delete (seed 000) and to a soft delete or restore (seed 003).
 //!
 //! One core serves both: the users are read in batches, each user's change is planned as
-//! one all-or-nothing unit (the user write, its identifier releases, its name-registry
+//! one all-or-nothing unit (the user write, its name-registry
 //! change and the flag of a user its name leaves alone), units are packed into
 //! transactions, and a unit whose condition fails (the user changed meanwhile) is re-read
 //! and planned again. Every write is conditional on the version read, so the answer is
@@ -37,7 +37,7 @@ pub fn parse_delete_request(body: &[u8], limits: &Limits) -> Result<Vec<LinkId>,
 /// What to do to each user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Removal<'a> {
-    /// Remove the user and free its identifiers.
+    /// Remove the user (its identifiers are free from then on).
     Delete,
     /// Remove the user if it is live and matches the filter at the moment of deletion
     /// (seed 004); the filter is the delete's condition.

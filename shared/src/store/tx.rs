@@ -125,7 +125,8 @@ impl Store {
 
     /// Deletes a user read at `version` (a concurrent change or delete fails the
     /// condition), and only if `also` holds then (a filter delete's filter). The version
-    /// matters even then: the identifiers released with the user are those read.
+    /// matters even then: the registry change and the namesake flags planned with the
+    /// delete were planned on the user read.
     pub fn delete_user(
         &self,
         id: &LinkId,
