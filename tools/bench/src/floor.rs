@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest, TransactWriteItem, WriteRequest,
+};
 use futures::{StreamExt, stream};
 
 /// A DynamoDB item.
@@ -307,6 +309,277 @@ impl Floor {
         }
         Ok(calls)
     }
+}
+
+/// One conditional single-item write of a floor: a `DeleteItem`, or an `UpdateItem`
+/// when `update` is set.
+#[derive(Clone, Debug, Default)]
+pub struct Conditional {
+    /// The item's key.
+    pub key: Item,
+    /// The update expression of an `UpdateItem`; `None` for a `DeleteItem`.
+    pub update: Option<String>,
+    /// The condition; a failed condition aborts the bench (the floor must do the work).
+    pub condition: String,
+    /// `#name` placeholders.
+    pub names: HashMap<String, String>,
+    /// `:value` placeholders.
+    pub values: Item,
+}
+
+/// Where a find-then-delete floor finds its items (one page of 1000 at a time, as the
+/// functions read).
+#[derive(Clone, Debug)]
+pub enum Finder {
+    /// Segment `segment` of a parallel Scan of `segments`, with a filter expression
+    /// (consistent reads, as the function scans).
+    Scan {
+        /// This segment.
+        segment: i32,
+        /// Segments in all.
+        segments: i32,
+        /// The filter expression.
+        filter: String,
+        /// Its `#name` placeholders.
+        names: HashMap<String, String>,
+        /// Its `:value` placeholders.
+        values: Item,
+    },
+    /// A Query of a secondary index.
+    Query {
+        /// The index.
+        index: String,
+        /// The key condition.
+        key_condition: String,
+        /// Its `:value` placeholders.
+        values: Item,
+    },
+}
+
+/// Items per Scan or Query page (the functions' page size).
+pub const PAGE: i32 = 1000;
+
+impl Floor {
+    /// Sends each write on its own (`DeleteItem` / `UpdateItem`), keeping
+    /// `concurrency` in flight. Every condition must hold: a failed one is an error.
+    pub async fn write_each(
+        &self,
+        table: &str,
+        writes: Vec<Conditional>,
+    ) -> Result<FloorRun, String> {
+        let cpu = CpuMark::now(self.server_pid);
+        let started = Instant::now();
+        let n = writes.len();
+        let results: Vec<Result<&'static str, String>> = stream::iter(writes)
+            .map(|w| self.write_one(table, w))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let elapsed = started.elapsed();
+        let (client_cpu, server_cpu) = cpu.since(self.server_pid);
+        let mut calls = Calls::default();
+        for r in results {
+            calls.add(r?, 1);
+        }
+        Ok(FloorRun {
+            elapsed,
+            calls,
+            found: n,
+            client_cpu,
+            server_cpu,
+        })
+    }
+
+    /// Finds items with `finders` (all at once, each page by page) and deletes each
+    /// item found with the write `delete` makes of it, `concurrency` deletes in flight,
+    /// deleting while finding goes on. `found` is the number of items deleted.
+    pub async fn find_then_delete(
+        &self,
+        table: &str,
+        finders: Vec<Finder>,
+        delete: impl Fn(Item) -> Conditional,
+    ) -> Result<FloorRun, String> {
+        let cpu = CpuMark::now(self.server_pid);
+        let started = Instant::now();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Item>();
+        let finding = async move {
+            let tx = tx;
+            let found: Vec<Result<Calls, String>> =
+                futures::future::join_all(finders.iter().map(|f| self.find(table, f, &tx))).await;
+            found
+        };
+        let deleting = stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .map(|item| self.write_one(table, delete(item)))
+        .buffer_unordered(self.concurrency)
+        .collect::<Vec<Result<&'static str, String>>>();
+        let (found, deleted) = futures::future::join(finding, deleting).await;
+        let elapsed = started.elapsed();
+        let (client_cpu, server_cpu) = cpu.since(self.server_pid);
+        let mut calls = Calls::default();
+        for f in found {
+            calls.merge(&f?);
+        }
+        let n = deleted.len();
+        for d in deleted {
+            calls.add(d?, 1);
+        }
+        Ok(FloorRun {
+            elapsed,
+            calls,
+            found: n,
+            client_cpu,
+            server_cpu,
+        })
+    }
+
+    /// Reads `keys` (consistently, 100 per `BatchGetItem`), then sends the transactions
+    /// `plan` makes of the items found (`TransactWriteItems`, `concurrency` in flight):
+    /// a function's own requests, sent raw. A cancelled transaction is an error.
+    pub async fn read_then_transact(
+        &self,
+        keys: Vec<Item>,
+        table: &str,
+        plan: impl FnOnce(Vec<Item>) -> Result<Vec<Vec<TransactWriteItem>>, String>,
+    ) -> Result<FloorRun, String> {
+        let cpu = CpuMark::now(self.server_pid);
+        let started = Instant::now();
+        let (found, mut calls) = self.get_all(table, keys).await?;
+        let n = found.len();
+        let groups = plan(found)?;
+        let sent: Vec<Result<(), String>> = stream::iter(groups)
+            .map(|actions| async move {
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(actions))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(&e)))
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let elapsed = started.elapsed();
+        let (client_cpu, server_cpu) = cpu.since(self.server_pid);
+        calls.add("TransactWriteItems", sent.len() as u64);
+        for r in sent {
+            r?;
+        }
+        Ok(FloorRun {
+            elapsed,
+            calls,
+            found: n,
+            client_cpu,
+            server_cpu,
+        })
+    }
+
+    async fn find(
+        &self,
+        table: &str,
+        finder: &Finder,
+        into: &tokio::sync::mpsc::UnboundedSender<Item>,
+    ) -> Result<Calls, String> {
+        let mut calls = Calls::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let (items, next) = match finder {
+                Finder::Scan {
+                    segment,
+                    segments,
+                    filter,
+                    names,
+                    values,
+                } => {
+                    calls.add("Scan", 1);
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(table)
+                        .segment(*segment)
+                        .total_segments(*segments)
+                        .limit(PAGE)
+                        .consistent_read(true)
+                        .filter_expression(filter)
+                        .set_expression_attribute_names(non_empty(names.clone()))
+                        .set_expression_attribute_values(non_empty(values.clone()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| format!("Scan: {}", DisplayErrorContext(&e)))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+                Finder::Query {
+                    index,
+                    key_condition,
+                    values,
+                } => {
+                    calls.add("Query", 1);
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(table)
+                        .index_name(index)
+                        .key_condition_expression(key_condition)
+                        .set_expression_attribute_values(non_empty(values.clone()))
+                        .limit(PAGE)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| format!("Query: {}", DisplayErrorContext(&e)))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+            };
+            for item in items {
+                into.send(item)
+                    .map_err(|_| "the deleting side stopped".to_owned())?;
+            }
+            match next {
+                Some(n) => start = Some(n),
+                None => return Ok(calls),
+            }
+        }
+    }
+
+    async fn write_one(&self, table: &str, w: Conditional) -> Result<&'static str, String> {
+        let failed = |op: &str, e: &dyn std::fmt::Display| {
+            format!("floor {op} of {:?}: {e}", w.key.values().next())
+        };
+        match &w.update {
+            None => self
+                .client
+                .delete_item()
+                .table_name(table)
+                .set_key(Some(w.key.clone()))
+                .condition_expression(&w.condition)
+                .set_expression_attribute_names(non_empty(w.names.clone()))
+                .set_expression_attribute_values(non_empty(w.values.clone()))
+                .send()
+                .await
+                .map(|_| "DeleteItem")
+                .map_err(|e| failed("DeleteItem", &DisplayErrorContext(&e))),
+            Some(update) => self
+                .client
+                .update_item()
+                .table_name(table)
+                .set_key(Some(w.key.clone()))
+                .update_expression(update)
+                .condition_expression(&w.condition)
+                .set_expression_attribute_names(non_empty(w.names.clone()))
+                .set_expression_attribute_values(non_empty(w.values.clone()))
+                .send()
+                .await
+                .map(|_| "UpdateItem")
+                .map_err(|e| failed("UpdateItem", &DisplayErrorContext(&e))),
+        }
+    }
+}
+
+/// `None` for an empty map (DynamoDB refuses empty placeholder maps).
+fn non_empty<K, V>(m: HashMap<K, V>) -> Option<HashMap<K, V>> {
+    (!m.is_empty()).then_some(m)
 }
 
 /// The size DynamoDB bills an item by: attribute names plus values (UTF-8 bytes of

@@ -2,17 +2,18 @@
 //!
 //! Each function's release binary runs under a minimal Lambda Runtime API hosted by the
 //! bench ([`runtime_api`], [`process::FunctionProcess`]) and is invoked with API Gateway
-//! HTTP API events ([`event`]). Every pass is compared, in the same run, with a floor:
-//! the same DynamoDB work done directly with the SDK from the bench process ([`floor`]).
-//! A scenario module per function ([`upsert`]) builds the requests, checks every answer
-//! and fills [`report::PassResult`]s.
-//!
-//! Adding a function (bulk delete, a scheduled clean-up, ...) means a module like
-//! [`upsert`]: its events, its answer check, its floor, and a few lines in `main.rs`.
+//! HTTP API events ([`event`]) or, for the scheduled clean-up, its rule input; every
+//! invocation is measured the same way ([`invoke`]). Every pass is compared, in the same
+//! run, with a floor: the same DynamoDB work done directly with the SDK from the bench
+//! process ([`floor`]). Scenario modules ([`upsert`]; [`removal`] for the hard, soft and
+//! filter deletes and the purge) build the requests, check every answer and fill
+//! [`report::PassResult`]s.
 
 pub mod event;
 pub mod floor;
+pub mod invoke;
 pub mod process;
+pub mod removal;
 pub mod report;
 pub mod runtime_api;
 pub mod stats;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::runtime_api::{Outcome, RuntimeApi};
+use crate::runtime_api::{INVOCATION_BUDGET, Outcome, RuntimeApi};
 
 /// The AWS variables of the local stack (`local_aws_env` in scripts/lib.sh), passed on
 /// from the bench's own environment when set.
@@ -35,6 +35,8 @@ pub struct FunctionSpec {
     pub env: Vec<(String, String)>,
     /// Where to copy every line the function prints, if anywhere.
     pub log_file: Option<PathBuf>,
+    /// Time from handing over an event to its deadline (the function's `Timeout`).
+    pub budget: Duration,
 }
 
 impl FunctionSpec {
@@ -63,7 +65,14 @@ impl FunctionSpec {
             binary: binary.into(),
             env,
             log_file: None,
+            budget: INVOCATION_BUDGET,
         }
+    }
+
+    /// Sets the time each invocation gets (default [`INVOCATION_BUDGET`], 29 s).
+    pub fn budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Sets (or replaces) a variable.
@@ -116,7 +125,7 @@ impl FunctionProcess {
     /// Starts a Runtime API of its own and the binary under it (environment cleared,
     /// then `spec.env` and `AWS_LAMBDA_RUNTIME_API`).
     pub fn spawn(spec: &FunctionSpec) -> Result<Self, String> {
-        let api = RuntimeApi::start(&spec.name)?;
+        let api = RuntimeApi::start(&spec.name, spec.budget)?;
         let sink = match &spec.log_file {
             Some(p) => Some(Arc::new(Mutex::new(
                 File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,

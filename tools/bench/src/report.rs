@@ -5,16 +5,19 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::floor::{Calls, FloorRun};
+use crate::invoke::Measured;
 use crate::stats::{median, mib, ms, rate, ratio};
 
 /// What one pass of a function measured.
 #[derive(Clone, Debug, Default)]
 pub struct FunctionRun {
-    /// Sum over the requests (sent one after the other) of queue-to-answer time.
+    /// Sum over the invocations (sent one after the other) of queue-to-answer time.
     pub elapsed: Duration,
-    /// DynamoDB requests the function logged, summed over the requests.
+    /// Invocations made.
+    pub invocations: usize,
+    /// DynamoDB requests the function logged, summed over the invocations.
     pub calls: Calls,
-    /// Highest peak RSS (`VmHWM`, kB) of any one request, the peak reset before each.
+    /// Highest peak RSS (`VmHWM`, kB) of any one invocation, the peak reset before each.
     pub peak_kb: u64,
     /// CPU time of the function process over the pass.
     pub cpu: Duration,
@@ -22,15 +25,31 @@ pub struct FunctionRun {
     pub server_cpu: Option<Duration>,
 }
 
+impl FunctionRun {
+    /// Adds one measured invocation.
+    pub fn record(&mut self, m: &Measured) {
+        self.elapsed += m.invocation.elapsed;
+        self.invocations += 1;
+        self.calls.merge(&m.calls);
+        self.peak_kb = self.peak_kb.max(m.peak_kb);
+        self.cpu += m.cpu;
+        self.server_cpu = match (self.server_cpu, m.server_cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 /// One repetition of a pass: the function and its floors.
 #[derive(Clone, Debug)]
 pub struct PassSample {
     /// The function.
     pub function: FunctionRun,
-    /// Floor (a): `BatchWriteItem` only.
-    pub floor_a: FloorRun,
-    /// Floor (b): `BatchGetItem` + `BatchWriteItem`.
-    pub floor_b: FloorRun,
+    /// The floor the function is judged against.
+    pub floor: FloorRun,
+    /// A second floor shown for reference (upsert: (a) `BatchWriteItem` only; hard
+    /// delete: (t) the function's own transactions, raw).
+    pub second: Option<FloorRun>,
 }
 
 /// Every repetition of one pass of one scenario.
@@ -40,35 +59,62 @@ pub struct PassResult {
     pub function: String,
     /// E.g. `1000 users, 1 request of 1000`.
     pub scenario: String,
-    /// E.g. `create`.
+    /// E.g. `create`, `hard delete`.
     pub pass: String,
-    /// Items in the pass.
+    /// Users the pass handles.
     pub items: usize,
-    /// The ratio function / floor (b) this pass must stay under, if any.
+    /// What the floor does, e.g. `(b) BatchGet+BatchWrite`.
+    pub floor: String,
+    /// What the second floor does, if the pass has one.
+    pub second: Option<String>,
+    /// The ratio function / floor this pass must stay under, if any.
     pub target_ratio: Option<f64>,
+    /// Whether each invocation is one request of at most 1000 items, judged by the
+    /// per-request peak RSS target (a filter delete or a purge handles many more).
+    pub per_request_peak: bool,
     /// One per repetition.
     pub samples: Vec<PassSample>,
 }
 
 impl PassResult {
+    /// A pass with no samples yet.
+    pub fn new(function: &str, scenario: &str, pass: &str, items: usize, floor: &str) -> Self {
+        Self {
+            function: function.to_owned(),
+            scenario: scenario.to_owned(),
+            pass: pass.to_owned(),
+            items,
+            floor: floor.to_owned(),
+            second: None,
+            target_ratio: None,
+            per_request_peak: true,
+            samples: Vec::new(),
+        }
+    }
+
     /// Median function time.
     pub fn function_median(&self) -> Duration {
         median(&self.collect(|s| s.function.elapsed))
     }
 
-    /// Median floor (a) time.
-    pub fn floor_a_median(&self) -> Duration {
-        median(&self.collect(|s| s.floor_a.elapsed))
+    /// Median floor time.
+    pub fn floor_median(&self) -> Duration {
+        median(&self.collect(|s| s.floor.elapsed))
     }
 
-    /// Median floor (b) time.
-    pub fn floor_b_median(&self) -> Duration {
-        median(&self.collect(|s| s.floor_b.elapsed))
+    /// Median time of the second floor, when the pass has one.
+    pub fn second_median(&self) -> Option<Duration> {
+        let v: Vec<Duration> = self
+            .samples
+            .iter()
+            .filter_map(|s| s.second.as_ref().map(|f| f.elapsed))
+            .collect();
+        (!v.is_empty()).then(|| median(&v))
     }
 
-    /// Median function / median floor (b).
-    pub fn ratio_b(&self) -> f64 {
-        ratio(self.function_median(), self.floor_b_median())
+    /// Median function / median floor.
+    pub fn ratio(&self) -> f64 {
+        ratio(self.function_median(), self.floor_median())
     }
 
     /// Highest peak RSS over the repetitions, kB.
@@ -80,13 +126,13 @@ impl PassResult {
             .unwrap_or(0)
     }
 
-    /// The median of the per-repetition ratios function / floor (b) (each repetition's
+    /// The median of the per-repetition ratios function / floor (each repetition's
     /// function and floor ran back to back, so their ratio shares the machine's state).
-    pub fn paired_ratio_b(&self) -> f64 {
+    pub fn paired_ratio(&self) -> f64 {
         let mut r: Vec<f64> = self
             .samples
             .iter()
-            .map(|s| ratio(s.function.elapsed, s.floor_b.elapsed))
+            .map(|s| ratio(s.function.elapsed, s.floor.elapsed))
             .collect();
         r.sort_by(f64::total_cmp);
         match r.len() {
@@ -98,7 +144,7 @@ impl PassResult {
 
     /// Whether the ratio target (if any) is met.
     pub fn target_met(&self) -> Option<bool> {
-        self.target_ratio.map(|t| self.ratio_b() <= t)
+        self.target_ratio.map(|t| self.ratio() <= t)
     }
 
     fn collect(&self, f: impl Fn(&PassSample) -> Duration) -> Vec<Duration> {
@@ -106,17 +152,48 @@ impl PassResult {
     }
 
     /// Call counts of the first repetition, and whether every repetition made the same.
-    fn calls(&self, f: impl Fn(&PassSample) -> &Calls) -> String {
-        let Some(first) = self.samples.first().map(&f) else {
+    fn calls(&self, f: impl Fn(&PassSample) -> Option<&Calls>) -> String {
+        let Some(first) = self.samples.first().and_then(&f) else {
             return "-".into();
         };
-        let same = self.samples.iter().all(|s| f(s) == first);
+        let same = self.samples.iter().all(|s| f(s) == Some(first));
         if same {
             first.to_string()
         } else {
-            let all: Vec<String> = self.samples.iter().map(|s| f(s).to_string()).collect();
+            let all: Vec<String> = self
+                .samples
+                .iter()
+                .map(|s| f(s).map_or("-".into(), ToString::to_string))
+                .collect();
             all.join(" / ")
         }
+    }
+
+    /// The function's median call counts per 1000 items.
+    fn calls_per_thousand(&self) -> String {
+        let mut by_op: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+        for s in &self.samples {
+            for (op, n) in &s.function.calls.0 {
+                by_op.entry(op).or_default().push(*n);
+            }
+        }
+        if by_op.is_empty() || self.items == 0 {
+            return "-".into();
+        }
+        by_op
+            .iter()
+            .map(|(op, v)| {
+                let mut v = v.clone();
+                v.sort_unstable();
+                let per = v[v.len() / 2] as f64 * 1000.0 / self.items as f64;
+                if (per - per.round()).abs() < 0.05 {
+                    format!("{op}={per:.0}")
+                } else {
+                    format!("{op}={per:.1}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -135,8 +212,10 @@ pub struct RunInfo {
     pub git: String,
     /// DynamoDB Local version.
     pub dynamodb_local: String,
-    /// Repetitions of every pass.
+    /// Repetitions of the upsert passes.
     pub repeats: usize,
+    /// Repetitions of the delete, soft delete, filter delete and purge passes.
+    pub removal_repeats: usize,
     /// The function's `DYNAMODB_CONCURRENCY` and the floor's requests in flight.
     pub concurrency: usize,
     /// Load average (1 min) when the run started.
@@ -201,6 +280,9 @@ pub struct Report {
     pub peak_target_mib: f64,
     /// The stored-item comparison, if made.
     pub item_check: Option<ItemCheck>,
+    /// How the users the delete passes start from compare with what upsert-users
+    /// writes, if checked.
+    pub seed_check: Option<String>,
 }
 
 impl Report {
@@ -212,9 +294,18 @@ impl Report {
         let _ = writeln!(
             o,
             "Run {} on {} cores ({}), {} MiB RAM; commit {}; DynamoDB Local {} in memory. \
-             Every pass ran {} times; times are medians. Functions and floor keep {} \
-             DynamoDB requests in flight.\n",
-            i.date, i.cores, i.cpu, i.memory_mib, i.git, i.dynamodb_local, i.repeats, i.concurrency
+             The upsert passes ran {} times, the delete, soft delete, filter delete and purge \
+             passes {} times; times are medians. Functions and floors keep {} DynamoDB \
+             requests in flight.\n",
+            i.date,
+            i.cores,
+            i.cpu,
+            i.memory_mib,
+            i.git,
+            i.dynamodb_local,
+            i.repeats,
+            i.removal_repeats,
+            i.concurrency
         );
         if let Some((machine, ours)) = i.machine_cpu {
             // Per-process and machine-wide tick accounting differ slightly: a small
@@ -254,7 +345,7 @@ impl Report {
         let _ = writeln!(o, "## Targets\n");
         let _ = writeln!(
             o,
-            "Ratios: median function time / median floor (b) time; the verdict is on this \
+            "Ratios: median function time / median floor time; the verdict is on this \
              figure. In brackets: the median of the per-repetition ratios.\n"
         );
         let _ = writeln!(o, "| figure | measured | target | verdict |");
@@ -270,28 +361,40 @@ impl Report {
             };
             let _ = writeln!(
                 o,
-                "| {} {} pass / floor (b), {} | {:.2}× ({:.2}×) | {target} | {verdict} |",
+                "| {} {}, {} / floor {} | {:.2}× ({:.2}×) | {target} | {verdict} |",
                 p.function,
                 p.pass,
                 p.scenario,
-                p.ratio_b(),
-                p.paired_ratio_b()
+                p.floor,
+                p.ratio(),
+                p.paired_ratio()
             );
         }
-        let peak = self
-            .passes
-            .iter()
-            .map(PassResult::peak_kb)
-            .max()
-            .unwrap_or(0);
-        let met = (peak as f64 / 1024.0) <= self.peak_target_mib;
-        let _ = writeln!(
-            o,
-            "| peak RSS of one 1000-item request (highest of all passes) | {} MiB | ≤ {:.0} MiB | {} |",
-            mib(peak),
-            self.peak_target_mib,
-            if met { "met" } else { "**missed**" }
-        );
+        let per_request: Vec<&PassResult> =
+            self.passes.iter().filter(|p| p.per_request_peak).collect();
+        if let Some(top) = per_request.iter().max_by_key(|p| p.peak_kb()) {
+            let peak = top.peak_kb();
+            let met = (peak as f64 / 1024.0) <= self.peak_target_mib;
+            let _ = writeln!(
+                o,
+                "| peak RSS of one request of at most 1000 items (highest: {} {}) | {} MiB | ≤ {:.0} MiB | {} |",
+                top.function,
+                top.pass,
+                mib(peak),
+                self.peak_target_mib,
+                if met { "met" } else { "**missed**" }
+            );
+        }
+        for p in self.passes.iter().filter(|p| !p.per_request_peak) {
+            let _ = writeln!(
+                o,
+                "| peak RSS of one invocation, {} {} ({}) | {} MiB | reported | - |",
+                p.function,
+                p.pass,
+                p.scenario,
+                mib(p.peak_kb())
+            );
+        }
         let _ = writeln!(o);
     }
 
@@ -299,25 +402,45 @@ impl Report {
         let _ = writeln!(o, "## Passes (median wall time)\n");
         let _ = writeln!(
             o,
-            "| function | scenario | pass | function ms | floor (a) BatchWrite ms | floor (b) BatchGet+BatchWrite ms | function / (a) | function / (b) | function items/s |"
+            "Function ms: queue-to-answer time summed over the pass's invocations. Floor: the \
+             same DynamoDB work done directly with the SDK (see docs/benchmark.md).\n"
         );
         let _ = writeln!(
             o,
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "| function | scenario | pass | invocations | function ms | floor | floor ms | function / floor | second floor | second floor ms | function / second | function items/s |"
+        );
+        let _ = writeln!(
+            o,
+            "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: |"
         );
         for p in &self.passes {
             let f = p.function_median();
+            let invocations = p
+                .samples
+                .iter()
+                .map(|s| s.function.invocations.to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join("/");
+            let (a_ms, a_ratio) = match p.second_median() {
+                Some(a) => (ms(a), format!("{:.2}×", ratio(f, a))),
+                None => ("-".into(), "-".into()),
+            };
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {:.2}× | {:.2}× | {:.0} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.2}× | {} | {} | {} | {:.0} |",
                 p.function,
                 p.scenario,
                 p.pass,
+                invocations,
                 ms(f),
-                ms(p.floor_a_median()),
-                ms(p.floor_b_median()),
-                ratio(f, p.floor_a_median()),
-                p.ratio_b(),
+                p.floor,
+                ms(p.floor_median()),
+                p.ratio(),
+                p.second.as_deref().unwrap_or("-"),
+                a_ms,
+                a_ratio,
                 rate(p.items, f)
             );
         }
@@ -328,24 +451,27 @@ impl Report {
         let _ = writeln!(o, "## DynamoDB requests per pass\n");
         let _ = writeln!(
             o,
-            "Function: from its `dynamodb_calls` log field, summed over the pass's requests. \
-             Several values separated by `/` mean the repetitions differed.\n"
+            "Function: from its `dynamodb_calls` log field, summed over the pass's \
+             invocations (SDK retries included). Several values separated by `/` mean the \
+             repetitions differed. Per 1000 items: the function's median counts scaled to \
+             1000 users.\n"
         );
         let _ = writeln!(
             o,
-            "| function | scenario | pass | function | floor (a) | floor (b) |"
+            "| function | scenario | pass | function | function, per 1000 items | floor | second floor |"
         );
-        let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- |");
+        let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- | --- |");
         for p in &self.passes {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 p.function,
                 p.scenario,
                 p.pass,
-                p.calls(|s| &s.function.calls),
-                p.calls(|s| &s.floor_a.calls),
-                p.calls(|s| &s.floor_b.calls)
+                p.calls(|s| Some(&s.function.calls)),
+                p.calls_per_thousand(),
+                p.calls(|s| Some(&s.floor.calls)),
+                p.calls(|s| s.second.as_ref().map(|f| &f.calls))
             );
         }
         let _ = writeln!(o);
@@ -361,7 +487,7 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "| function | scenario | pass | function process | DynamoDB Local, function pass | bench (SDK client), floor (b) | DynamoDB Local, floor (b) | DynamoDB Local, floor (a) |"
+            "| function | scenario | pass | function process | DynamoDB Local, function pass | bench (SDK client), floor | DynamoDB Local, floor | DynamoDB Local, second floor |"
         );
         let _ = writeln!(o, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
         for p in &self.passes {
@@ -381,21 +507,22 @@ impl Report {
                 p.pass,
                 median(&p.collect(|s| s.function.cpu)).as_secs_f64() * 1000.0,
                 server(&|s| s.function.server_cpu),
-                median(&p.collect(|s| s.floor_b.client_cpu)).as_secs_f64() * 1000.0,
-                server(&|s| s.floor_b.server_cpu),
-                server(&|s| s.floor_a.server_cpu),
+                median(&p.collect(|s| s.floor.client_cpu)).as_secs_f64() * 1000.0,
+                server(&|s| s.floor.server_cpu),
+                server(&|s| s.second.as_ref().and_then(|f| f.server_cpu)),
             );
         }
         let _ = writeln!(o);
     }
 
     fn memory(&self, o: &mut String) {
-        let _ = writeln!(o, "## Peak RSS per request\n");
+        let _ = writeln!(o, "## Peak RSS per invocation\n");
         let _ = writeln!(
             o,
-            "`VmHWM` of the function process after each request, the peak reset (`5` to \
-             `/proc/<pid>/clear_refs`) before it; highest request of the pass, highest \
-             repetition.\n"
+            "`VmHWM` of the function process after each invocation, the peak reset (`5` to \
+             `/proc/<pid>/clear_refs`) before it; highest invocation of the pass, highest \
+             repetition. An upsert, delete or soft delete invocation is one request of 1000 \
+             ids; a filter delete or purge invocation handles every user it finds.\n"
         );
         let _ = writeln!(
             o,
@@ -462,45 +589,53 @@ impl Report {
     }
 
     fn items(&self, o: &mut String) {
-        let Some(c) = &self.item_check else { return };
-        let _ = writeln!(o, "## Stored user item: function vs floor\n");
-        let same = c.only_function.is_empty() && c.only_floor.is_empty();
-        let _ = writeln!(
-            o,
-            "One user read back after the update pass: {} bytes as the function stored it, {} \
-             bytes as the floor wrote it; attributes {}.\n",
-            c.function_bytes,
-            c.floor_bytes,
-            if same {
-                "identical".to_owned()
-            } else {
-                format!(
-                    "differ (only function: {:?}; only floor: {:?})",
-                    c.only_function, c.only_floor
-                )
-            }
-        );
+        if self.item_check.is_none() && self.seed_check.is_none() {
+            return;
+        }
+        let _ = writeln!(o, "## Stored items: function vs floor\n");
+        if let Some(c) = &self.item_check {
+            let same = c.only_function.is_empty() && c.only_floor.is_empty();
+            let _ = writeln!(
+                o,
+                "One user read back after the upsert update pass: {} bytes as the function \
+                 stored it, {} bytes as the floor wrote it; attributes {}.\n",
+                c.function_bytes,
+                c.floor_bytes,
+                if same {
+                    "identical".to_owned()
+                } else {
+                    format!(
+                        "differ (only function: {:?}; only floor: {:?})",
+                        c.only_function, c.only_floor
+                    )
+                }
+            );
+        }
+        if let Some(text) = &self.seed_check {
+            let _ = writeln!(o, "{text}\n");
+        }
     }
 
     fn raw(&self, o: &mut String) {
         let _ = writeln!(o, "## Every repetition (ms)\n");
         let _ = writeln!(
             o,
-            "| function | scenario | pass | function | floor (a) | floor (b) | function / (b) |"
+            "| function | scenario | pass | function | floor | second floor | function / floor |"
         );
         let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- | --- |");
         for p in &self.passes {
-            let list = |f: &dyn Fn(&PassSample) -> Duration| {
-                p.samples
-                    .iter()
-                    .map(|s| ms(f(s)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            let list = |f: &dyn Fn(&PassSample) -> Option<Duration>| {
+                let v: Vec<String> = p.samples.iter().filter_map(f).map(ms).collect();
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.join(", ")
+                }
             };
             let ratios: Vec<String> = p
                 .samples
                 .iter()
-                .map(|s| format!("{:.2}", ratio(s.function.elapsed, s.floor_b.elapsed)))
+                .map(|s| format!("{:.2}", ratio(s.function.elapsed, s.floor.elapsed)))
                 .collect();
             let _ = writeln!(
                 o,
@@ -508,9 +643,9 @@ impl Report {
                 p.function,
                 p.scenario,
                 p.pass,
-                list(&|s| s.function.elapsed),
-                list(&|s| s.floor_a.elapsed),
-                list(&|s| s.floor_b.elapsed),
+                list(&|s| Some(s.function.elapsed)),
+                list(&|s| Some(s.floor.elapsed)),
+                list(&|s| s.second.as_ref().map(|f| f.elapsed)),
                 ratios.join(", ")
             );
         }
@@ -529,22 +664,20 @@ mod tests {
         PassSample {
             function: FunctionRun {
                 elapsed: Duration::from_millis(function_ms),
+                invocations: 1,
                 peak_kb,
                 ..FunctionRun::default()
             },
-            floor_a: floor.clone(),
-            floor_b: floor,
+            second: Some(floor.clone()),
+            floor,
         }
     }
 
     fn pass(name: &str, target: Option<f64>, samples: Vec<PassSample>) -> PassResult {
         PassResult {
-            function: "f".into(),
-            scenario: "1000 users".into(),
-            pass: name.into(),
-            items: 1000,
             target_ratio: target,
             samples,
+            ..PassResult::new("f", "1000 users", name, 1000, "(b)")
         }
     }
 
@@ -559,23 +692,25 @@ mod tests {
                 sample(110, 100, 2000),
             ],
         );
-        assert!((update.ratio_b() - 1.2).abs() < 1e-9);
-        assert!((update.paired_ratio_b() - 1.2).abs() < 1e-9);
+        assert!((update.ratio() - 1.2).abs() < 1e-9);
+        assert!((update.paired_ratio() - 1.2).abs() < 1e-9);
         assert_eq!(update.target_met(), Some(true));
         assert_eq!(update.peak_kb(), 3000);
         let slow = pass("update", Some(1.3), vec![sample(140, 100, 60_000)]);
         assert_eq!(slow.target_met(), Some(false));
         let create = pass("create", None, vec![sample(500, 100, 1000)]);
+        let mut purge = pass("purge", Some(1.3), vec![sample(90, 100, 90_000)]);
+        purge.per_request_peak = false;
+        purge.second = None;
+        purge.samples[0].second = None;
         let report = Report {
-            passes: vec![update, slow, create],
+            passes: vec![update, slow, create, purge],
             peak_target_mib: 48.0,
             ..Report::default()
         };
         let text = report.markdown();
         assert!(
-            text.contains(
-                "| f update pass / floor (b), 1000 users | 1.20× (1.20×) | ≤ 1.3× | met |"
-            ),
+            text.contains("| f update, 1000 users / floor (b) | 1.20× (1.20×) | ≤ 1.3× | met |"),
             "{text}"
         );
         assert!(
@@ -584,8 +719,29 @@ mod tests {
         );
         assert!(text.contains("| 5.00× (5.00×) | reported | - |"), "{text}");
         assert!(
-            text.contains("| 58.6 MiB | ≤ 48 MiB | **missed** |"),
+            text.contains("(highest: f update) | 58.6 MiB | ≤ 48 MiB | **missed** |"),
             "{text}"
+        );
+        assert!(
+            text.contains(
+                "| peak RSS of one invocation, f purge (1000 users) | 87.9 MiB | reported | - |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| f | 1000 users | purge | 90.0 | 100.0 | - | 0.90 |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn calls_are_scaled_to_a_thousand_items() {
+        let mut p = pass("hard delete", Some(1.3), vec![sample(1, 1, 1)]);
+        p.items = 10_000;
+        p.samples[0].function.calls = Calls::parse("BatchGetItem=100 TransactWriteItems=205");
+        assert_eq!(
+            p.calls_per_thousand(),
+            "BatchGetItem=10 TransactWriteItems=20.5"
         );
     }
 }

@@ -15,8 +15,8 @@ use tiny_http::{Header, Method, Request, Response, Server};
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
-/// The time a function gets per invocation, as Lambda's `Lambda-Runtime-Deadline-Ms`
-/// (the API Gateway integration limit is 29 s).
+/// The time a function behind API Gateway gets per invocation, as Lambda's
+/// `Lambda-Runtime-Deadline-Ms` (the template's `Timeout: 29`; API Gateway waits 30 s).
 pub const INVOCATION_BUDGET: Duration = Duration::from_secs(29);
 
 /// How an invocation ended, as the function reported it.
@@ -55,6 +55,7 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     function_arn: String,
+    budget: Duration,
 }
 
 impl Shared {
@@ -72,8 +73,9 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
-    /// Listens on a free port of 127.0.0.1.
-    pub fn start(function_name: &str) -> Result<Self, String> {
+    /// Listens on a free port of 127.0.0.1; each invocation gets `budget` until its
+    /// deadline (the function's configured timeout).
+    pub fn start(function_name: &str, budget: Duration) -> Result<Self, String> {
         let server = Server::http("127.0.0.1:0").map_err(|e| format!("runtime API: {e}"))?;
         let addr = server
             .server_addr()
@@ -84,6 +86,7 @@ impl RuntimeApi {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{function_name}"),
+            budget,
         });
         let thread = {
             let (server, shared) = (server.clone(), shared.clone());
@@ -248,7 +251,7 @@ fn next(request: Request, shared: &Shared) {
     state.dispatched_at.insert(id.clone(), Instant::now());
     drop(state);
     let deadline = SystemTime::now()
-        .checked_add(INVOCATION_BUDGET)
+        .checked_add(shared.budget)
         .unwrap_or_else(SystemTime::now)
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())

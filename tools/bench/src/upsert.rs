@@ -11,7 +11,8 @@ use shared::store::records::{StoredFactor, UserRecord};
 use uuid::Uuid;
 
 use crate::event::{HttpAnswer, HttpEvent, preview};
-use crate::floor::{Calls, CpuMark, Floor, FloorRun, Item};
+use crate::floor::{Floor, FloorRun, Item};
+use crate::invoke::invoke_checked;
 use crate::process::FunctionProcess;
 use crate::report::FunctionRun;
 
@@ -231,45 +232,17 @@ pub fn run_function(
     server_pid: Option<u32>,
 ) -> Result<FunctionRun, String> {
     let mut run = FunctionRun::default();
-    let mut server_cpu = Duration::ZERO;
     for users in population.requests() {
         let event = HttpEvent::json("POST", PATH, &request_body(users, pass))
             .bearer(token)
             .to_event();
-        f.reset_peak()?;
-        let mark = f.log_mark();
-        let cpu_before = f.cpu_time()?;
-        let server = CpuMark::now(server_pid);
-        let invocation = f.invoke(&event, INVOKE_TIMEOUT)?;
-        let (_, server_used) = server.since(server_pid);
-        run.cpu += f.cpu_time()?.saturating_sub(cpu_before);
-        server_cpu += server_used.unwrap_or_default();
-        let memory = f.memory()?;
-        run.elapsed += invocation.elapsed;
-        run.peak_kb = run.peak_kb.max(memory.peak_kb);
-        let answer = HttpAnswer::from_response(&invocation.response)?;
-        check_answer(&answer, users, pass).map_err(|e| format!("{}: {e}", population.label))?;
-        let line = f
-            .wait_log_since(mark, |l| l.contains(DONE_MESSAGE), Duration::from_secs(5))
-            .ok_or_else(|| {
-                format!(
-                    "no `{DONE_MESSAGE}` log line for request {} (is RUST_LOG=info?)\n{}",
-                    invocation.request_id,
-                    f.log_tail(10)
-                )
+        let (measured, ()) =
+            invoke_checked(f, &event, DONE_MESSAGE, server_pid, INVOKE_TIMEOUT, |r| {
+                let answer = HttpAnswer::from_response(r)?;
+                check_answer(&answer, users, pass).map_err(|e| format!("{}: {e}", population.label))
             })?;
-        if line.contains("requestId=") && !line.contains(&invocation.request_id) {
-            return Err(format!(
-                "the `{DONE_MESSAGE}` line belongs to another request: {line}"
-            ));
-        }
-        let calls = line
-            .split_once("dynamodb_calls=")
-            .map(|(_, rest)| Calls::parse(rest))
-            .ok_or_else(|| format!("no dynamodb_calls in: {line}"))?;
-        run.calls.merge(&calls);
+        run.record(&measured);
     }
-    run.server_cpu = server_pid.map(|_| server_cpu);
     Ok(run)
 }
 
