@@ -6,8 +6,9 @@
 //! shape `upsert-users` gives a new user with a unique name and one card: the user item,
 //! its card claim `IDENT#card#<n>` and its name registry `NAME#<name>` (checked against
 //! what `upsert-users` really writes, see [`seed_check`]). Every answer is checked, and
-//! after each pass the tables are read back: what must be gone is gone (users, and on
-//! the function's side their card claims), what must stay is there.
+//! after each pass the tables are read back: what must be gone is gone, the deleted
+//! users' card claims are free (gone, or naming a user that no longer exists), and what
+//! must stay is there.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -564,15 +565,16 @@ pub async fn hard_delete_floor(
     Ok(run)
 }
 
-/// Users per transaction of the hard delete: 2 actions each (the user, its card's
-/// release), 100 actions per `TransactWriteItems` as the function packs them.
-pub const USERS_PER_TRANSACTION: usize = 50;
+/// Users per transaction of the hard delete: one action each (the user's conditional
+/// delete; its card claim stays, free once the user is gone), 100 actions per
+/// `TransactWriteItems` as the function packs them.
+pub const USERS_PER_TRANSACTION: usize = 100;
 
 /// The hard delete's own DynamoDB requests sent raw, request by request: `BatchGetItem`
-/// of the users (consistent), then `TransactWriteItems` of 50 users each, a user being
-/// its delete conditioned on the version read and the release of its card claim
-/// (`attribute_not_exists(pk) OR owner = :me`), as the function builds them. What the
-/// function's design costs without the function.
+/// of the users (consistent), then `TransactWriteItems` of 100 users each, a user being
+/// its delete conditioned on the version read, as the function builds them for users
+/// with unique names (since 81923eb; before, each user also released its card claim in
+/// the same transaction). What the function's design costs without the function.
 pub async fn hard_delete_tx_floor(
     floor: &Floor,
     table: &str,
@@ -590,7 +592,7 @@ pub async fn hard_delete_tx_floor(
                         found.len()
                     ));
                 }
-                let mut actions = Vec::with_capacity(2 * found.len());
+                let mut actions = Vec::with_capacity(found.len());
                 for item in found {
                     let u = UserRecord::from_item(item).map_err(|e| e.to_string())?;
                     let user = Delete::builder()
@@ -601,20 +603,9 @@ pub async fn hard_delete_tx_floor(
                         .build()
                         .map_err(|e| e.to_string())?;
                     actions.push(TransactWriteItem::builder().delete(user).build());
-                    for ident in u.identifiers() {
-                        let release = Delete::builder()
-                            .table_name(table)
-                            .key(keys::PK, s(&keys::identifier(&ident)))
-                            .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
-                            .expression_attribute_names("#owner", "owner")
-                            .expression_attribute_values(":owner", s(&u.link_id.to_string()))
-                            .build()
-                            .map_err(|e| e.to_string())?;
-                        actions.push(TransactWriteItem::builder().delete(release).build());
-                    }
                 }
                 Ok(actions
-                    .chunks(2 * USERS_PER_TRANSACTION)
+                    .chunks(USERS_PER_TRANSACTION)
                     .map(<[_]>::to_vec)
                     .collect())
             })
@@ -784,6 +775,31 @@ pub async fn expect_keys(
         found.len(),
         if present { "all" } else { "none" }
     ))
+}
+
+/// Reads the cohort's card claims back from `table` once its users are gone: each must
+/// be free, i.e. gone or naming its former owner (a claim naming a user that no longer
+/// exists is free: the next claimant takes it over). Returns how many were left in
+/// place.
+pub async fn expect_claims_free(
+    floor: &Floor,
+    table: &str,
+    cohort: &Cohort,
+    what: &str,
+) -> Result<usize, String> {
+    expect_keys(floor, table, cohort.user_keys(), false, what).await?;
+    let (found, _) = floor.get_all(table, cohort.claim_keys()).await?;
+    let owners = cohort.ids();
+    for claim in &found {
+        let owner = claim.get("owner").and_then(|v| v.as_s().ok());
+        if !owner.is_some_and(|o| owners.contains(o)) {
+            return Err(format!(
+                "{what}: claim {:?} in {table} names {owner:?}, not its deleted user",
+                keys::pk_of(claim)
+            ));
+        }
+    }
+    Ok(found.len())
 }
 
 /// Reads the cohort back from `table`: every user soft-deleted as the function does it.
