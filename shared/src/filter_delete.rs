@@ -14,6 +14,7 @@ use crate::deadline::Deadline;
 use crate::delete::{Removal, RemovalOutcome, apply_removal_to};
 use crate::domain::{LinkId, Timestamp};
 use crate::filter::{FilterRequest, QueryPlan};
+use crate::store::batch::READ_CHUNK;
 use crate::store::find::Page;
 use crate::store::keys::{self, DELETED_SHARDS};
 use crate::store::records::{NameRegistry, UserRecord};
@@ -123,20 +124,49 @@ pub async fn delete_by_filter(
             process(read_users(store, &ids, &deadline).await?).await?;
         }
         QueryPlan::Email(email) => {
-            let mut start = None;
+            // Pages of keys: while one page's users are read and deleted (in up to four
+            // lanes, as the scan's segments, each a whole number of BatchGetItem calls),
+            // the next page is already being queried.
+            let lanes = store.concurrency().clamp(1, 4);
+            let mut page = store.users_by_email(&email, None, &deadline).await?;
             loop {
-                let Some(page) = store.users_by_email(&email, start, &deadline).await? else {
+                let Some(Page { items, next }) = page else {
                     lock(&run).remaining = true;
                     break;
                 };
-                process(read_users(store, &page.items, &deadline).await?).await?;
-                start = page.next;
-                if start.is_none() {
+                let lane = items
+                    .len()
+                    .div_ceil(lanes)
+                    .next_multiple_of(READ_CHUNK)
+                    .max(READ_CHUNK);
+                let process = &process;
+                let work =
+                    stream::iter(items.chunks(lane).map(<[_]>::to_vec))
+                        .map(|ids| async move {
+                            process(read_users(store, &ids, &deadline).await?).await
+                        })
+                        .buffer_unordered(lanes)
+                        .collect::<Vec<Result<(), StoreError>>>();
+                let prefetch = async {
+                    match &next {
+                        Some(start) if !deadline.expired() => store
+                            .users_by_email(&email, Some(start.clone()), &deadline)
+                            .await
+                            .map(Some),
+                        _ => Ok(None),
+                    }
+                };
+                let (done, fetched) = futures::join!(work, prefetch);
+                done.into_iter().collect::<Result<Vec<()>, _>>()?;
+                if next.is_none() {
                     break;
                 }
-                if deadline.expired() {
-                    lock(&run).remaining = true;
-                    break;
+                match fetched? {
+                    Some(p) if !deadline.expired() => page = p,
+                    _ => {
+                        lock(&run).remaining = true;
+                        break;
+                    }
                 }
             }
         }

@@ -111,6 +111,39 @@ async fn each_query_plan_uses_its_access_path() {
 }
 
 #[tokio::test]
+async fn an_email_filter_pages_through_the_index_in_one_request() {
+    let app = TestApp::new().await;
+    let ids: Vec<String> = (0..2300).map(|_| new_id()).collect();
+    for chunk in ids.chunks(1000) {
+        let items = chunk
+            .iter()
+            .map(|id| person(id, &format!("Mail {id}"), id, json!({"email": "all@x.io"})))
+            .collect();
+        app.upsert(&list(items)).await;
+    }
+    let other = new_id();
+    app.upsert(&list(vec![person(
+        &other,
+        "Other",
+        &other,
+        json!({"email": "other@x.io"}),
+    )]))
+    .await;
+    let before = app.calls.snapshot();
+    let (status, body) = app.filter_delete("email=all%40x.io").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deleted"], 2300, "{}", body["remaining"]);
+    assert_eq!(body["remaining"], false);
+    let calls = app.calls_since(&before);
+    // Three pages of keys; each page read in whole BatchGetItem calls (1000 = 10, 300 = 3).
+    assert_eq!(calls.get("Query"), 3, "{calls}");
+    assert_eq!(calls.get("BatchGetItem"), 23, "{calls}");
+    assert_eq!(calls.get("Scan"), 0, "{calls}");
+    assert!(exists(&app, &ids[..5]).await.iter().all(|e| !e));
+    assert!(app.user(&other).await.is_some());
+}
+
+#[tokio::test]
 async fn a_dry_run_answers_what_would_be_deleted_and_deletes_nothing() {
     let (app, ids) = seeded().await;
     let count = app.item_count().await;
