@@ -46,6 +46,9 @@ pub enum RequestError {
     /// A body in a format the endpoint does not read (its dialect names the formats).
     #[error("Unsupported content type")]
     UnsupportedMediaType,
+    /// A request with an `Idempotency-Key` that cannot run (see [`crate::idempotency`]).
+    #[error(transparent)]
+    Idempotency(#[from] crate::idempotency::Refusal),
     /// The store failed before anything was written; the client may retry.
     #[error("Service temporarily unavailable, try again later")]
     Unavailable,
@@ -60,6 +63,7 @@ impl RequestError {
             RequestError::NotFound => StatusCode::NOT_FOUND,
             RequestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RequestError::Idempotency(r) => r.status(),
             _ => StatusCode::BAD_REQUEST,
         }
     }

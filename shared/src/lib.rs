@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod filter;
 pub mod filter_delete;
+pub mod idempotency;
 pub mod json;
 pub mod metrics;
 pub mod outcome;

@@ -3,6 +3,7 @@
 //! injection for the unprocessed-item paths.
 
 pub mod faults;
+pub mod iam;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -54,6 +55,8 @@ pub struct TestApp {
     pub table: String,
     /// DynamoDB requests the app made.
     pub calls: CallCounter,
+    /// The IAM permissions those requests needed.
+    pub iam: iam::IamRecorder,
     owns_table: bool,
 }
 
@@ -100,7 +103,10 @@ impl TestApp {
         vars.extend(options.vars.into_iter().map(|(k, v)| (k.to_owned(), v)));
         let config = Config::from_vars(&vars).expect("config");
         let calls = CallCounter::default();
-        let mut builder = ConfigBuilder::from(&sdk).interceptor(calls.clone());
+        let iam = iam::IamRecorder::default();
+        let mut builder = ConfigBuilder::from(&sdk)
+            .interceptor(calls.clone())
+            .interceptor(iam.clone());
         if let Some(i) = options.interceptor {
             builder = builder.interceptor(i);
         }
@@ -110,6 +116,7 @@ impl TestApp {
             raw,
             table,
             calls,
+            iam,
             owns_table,
         }
     }
@@ -202,6 +209,26 @@ impl TestApp {
             .delete_or_restore(&body.to_string(), Some("application/json"), None)
             .await;
         (status, serde_json::from_str(&text).expect("JSON Result"))
+    }
+
+    /// Any request, routed to the function serving its method and path as API Gateway
+    /// does; answers the raw response.
+    pub async fn call(&self, req: Request) -> http::Response<Body> {
+        let route = (
+            req.method().as_str().to_owned(),
+            req.uri().path().to_owned(),
+        );
+        let app = &self.app;
+        match (route.0.as_str(), route.1.as_str()) {
+            ("POST", "/api/v1/users/bulk") => upsert_users::handle(app, req).await,
+            ("DELETE", "/api/v1/users/bulk") => delete_users::handle(app, req).await,
+            ("POST", "/api/v1/users/bulk/delete") => {
+                delete_or_restore_users::handle(app, req).await
+            }
+            ("DELETE", "/api/v1/users") => delete_users_by_filter::handle(app, req).await,
+            other => panic!("no route for {other:?}"),
+        }
+        .expect("handler")
     }
 
     /// `DELETE /api/v1/users?<query>` with the admin token in `X-Auth-Token`.

@@ -11,6 +11,9 @@
 //! | 400 | validation_error | 130 | invalid_parameter | a value that does not parse, or given twice |
 //! | 400 | validation_error | 131 | unknown_parameter | a parameter that is not a filter |
 //! | 400 | validation_error | 132 | filter_required | no filter at all |
+//! | 400 | validation_error | 133 | invalid_idempotency_key | an `Idempotency-Key` that is empty, too long or not visible ASCII |
+//! | 422 | validation_error | 134 | idempotency_key_reused | an `Idempotency-Key` already used for a different request |
+//! | 409 | conflict_error | 140 | request_in_progress | the request with this `Idempotency-Key` is still running |
 //! | 404 | Object not found error | — | — | `user_id` names no user |
 //! | 503 | service_unavailable | 150 | service_unavailable | DynamoDB failed before anything was deleted |
 
@@ -24,6 +27,7 @@ use crate::domain::Timestamp;
 use crate::error::RequestError;
 use crate::filter::{FilterError, FilterRequest, query_pairs};
 use crate::filter_delete::{FilterDeleteError, FilterRun, delete_by_filter};
+use crate::idempotency::{self, Refusal};
 use crate::web::{self, json_response};
 
 /// A request-level error in this dialect.
@@ -66,6 +70,14 @@ pub fn error(err: &RequestError) -> Response<Body> {
                 FilterError::NoFilter => (132, "filter_required"),
             };
             ("validation_error", code, reason, f.to_string())
+        }
+        RequestError::Idempotency(r) => {
+            let (error_type, code, reason) = match r {
+                Refusal::Invalid => ("validation_error", 133, "invalid_idempotency_key"),
+                Refusal::Mismatch => ("validation_error", 134, "idempotency_key_reused"),
+                Refusal::InProgress => ("conflict_error", 140, "request_in_progress"),
+            };
+            (error_type, code, reason, r.to_string())
         }
         RequestError::Unavailable => (
             "service_unavailable",
@@ -133,28 +145,40 @@ pub async fn serve(app: &App, req: &Request) -> Response<Body> {
         Ok(r) => r,
         Err(e) => return error(&RequestError::Filter(e)),
     };
-    let before = app.calls.snapshot();
-    let result = delete_by_filter(&app.store, &request, &principal.subject, deadline).await;
-    let calls = app.calls.snapshot().since(&before);
-    match result {
-        Ok(run) => {
-            tracing::info!(
-                dry_run = run.dry_run,
-                matched = run.matched,
-                deleted = run.deleted.len(),
-                not_deleted = run.not_deleted,
-                remaining = run.remaining,
-                dynamodb_calls = %calls,
-                "filter delete done"
-            );
-            success(&run)
-        }
-        Err(FilterDeleteError::UserNotFound) => error(&RequestError::NotFound),
-        Err(FilterDeleteError::Store(e)) => {
-            tracing::error!(error = ?e, dynamodb_calls = %calls, "filter delete failed");
-            error(&RequestError::Unavailable)
-        }
-    }
+    let subject = principal.subject.as_str();
+    idempotency::once(
+        &app.store,
+        req,
+        "filter_delete",
+        subject,
+        &deadline,
+        error,
+        || async {
+            let before = app.calls.snapshot();
+            let result = delete_by_filter(&app.store, &request, subject, deadline).await;
+            let calls = app.calls.snapshot().since(&before);
+            match result {
+                Ok(run) => {
+                    tracing::info!(
+                        dry_run = run.dry_run,
+                        matched = run.matched,
+                        deleted = run.deleted.len(),
+                        not_deleted = run.not_deleted,
+                        remaining = run.remaining,
+                        dynamodb_calls = %calls,
+                        "filter delete done"
+                    );
+                    success(&run)
+                }
+                Err(FilterDeleteError::UserNotFound) => error(&RequestError::NotFound),
+                Err(FilterDeleteError::Store(e)) => {
+                    tracing::error!(error = ?e, dynamodb_calls = %calls, "filter delete failed");
+                    error(&RequestError::Unavailable)
+                }
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

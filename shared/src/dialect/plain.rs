@@ -12,6 +12,7 @@ use crate::auth::Principal;
 use crate::config::Limits;
 use crate::deadline::Deadline;
 use crate::error::RequestError;
+use crate::idempotency;
 use crate::outcome::{BulkResult, ItemOutcome};
 use crate::store::StoreError;
 use crate::web::{self, json_response};
@@ -50,33 +51,37 @@ where
         Ok(input) => input,
         Err(e) => return error(&e),
     };
-    let before = app.calls.snapshot();
-    let result = service(principal, input, deadline).await;
-    let calls = app.calls.snapshot().since(&before);
-    match result {
-        Ok(outcomes) => {
-            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-            for o in &outcomes {
-                let key = serde_json::to_value(o.info)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                *counts.entry(key).or_default() += 1;
+    let subject = principal.subject.clone();
+    idempotency::once(&app.store, req, operation, &subject, &deadline, error, || async {
+        let before = app.calls.snapshot();
+        let result = service(principal, input, deadline).await;
+        let calls = app.calls.snapshot().since(&before);
+        match result {
+            Ok(outcomes) => {
+                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                for o in &outcomes {
+                    let key = serde_json::to_value(o.info)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    *counts.entry(key).or_default() += 1;
+                }
+                tracing::info!(
+                    operation,
+                    items = outcomes.len(),
+                    outcomes = ?counts,
+                    dynamodb_calls = %calls,
+                    "{operation} done"
+                );
+                bulk(&outcomes)
             }
-            tracing::info!(
-                operation,
-                items = outcomes.len(),
-                outcomes = ?counts,
-                dynamodb_calls = %calls,
-                "{operation} done"
-            );
-            bulk(&outcomes)
+            Err(e) => {
+                tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
+                error(&RequestError::Unavailable)
+            }
         }
-        Err(e) => {
-            tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
-            error(&RequestError::Unavailable)
-        }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use crate::web;
 
 use crate::domain::LinkId;
 use crate::error::RequestError;
+use crate::idempotency;
 use crate::json::BodyError;
 use crate::restore_request::Format;
 use crate::web::{json_response, with_body};
@@ -132,6 +133,7 @@ pub fn error_message(err: &RequestError, body: Format) -> ResultMessage {
         | RequestError::Filter(_)
         | RequestError::NotFound
         | RequestError::Unavailable => (err.to_string(), None),
+        RequestError::Idempotency(_) => (err.to_string(), Some("Idempotency-Key".to_owned())),
     };
     ResultMessage {
         kind: MESSAGE_ERROR,
@@ -386,25 +388,29 @@ where
         Err(e) => return refuse(&e),
     };
     let ids = input.ids.len();
-    let before = app.calls.snapshot();
-    let result = service(principal, input, deadline).await;
-    let calls = app.calls.snapshot().since(&before);
-    match result {
-        Ok(body) => {
-            tracing::info!(
-                operation,
-                ids,
-                errors = body.count_of_errors,
-                dynamodb_calls = %calls,
-                "{operation} done"
-            );
-            respond(StatusCode::OK, &body, answer)
+    let subject = principal.subject.clone();
+    idempotency::once(&app.store, req, operation, &subject, &deadline, refuse, || async {
+        let before = app.calls.snapshot();
+        let result = service(principal, input, deadline).await;
+        let calls = app.calls.snapshot().since(&before);
+        match result {
+            Ok(body) => {
+                tracing::info!(
+                    operation,
+                    ids,
+                    errors = body.count_of_errors,
+                    dynamodb_calls = %calls,
+                    "{operation} done"
+                );
+                respond(StatusCode::OK, &body, answer)
+            }
+            Err(e) => {
+                tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
+                refuse(&RequestError::Unavailable)
+            }
         }
-        Err(e) => {
-            tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
-            refuse(&RequestError::Unavailable)
-        }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 mod cleanup;
 mod delete;
 mod filter_delete;
+mod iam;
+mod idempotency;
 mod soft_delete;
 mod upsert_apply;
 mod upsert_contract;

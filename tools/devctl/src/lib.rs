@@ -4,6 +4,8 @@
 //! embedded at compile time and turned into a `CreateTable` request here, so the local
 //! stack, the tests and the deployed stack cannot drift apart.
 
+pub mod policy;
+
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
