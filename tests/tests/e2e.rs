@@ -210,3 +210,44 @@ async fn filter_delete_over_http_uses_the_seed_004_shape() {
     let done: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(done["ids"], json!([id]));
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn a_retry_with_the_same_idempotency_key_gets_the_first_answer_over_http() {
+    let id = uuid::Uuid::new_v4().to_string();
+    let key = format!("e2e-{id}");
+    let body = json!({"list_items": [{"link_id": id, "name": format!("Retry {id}"),
+                       "auth_factors": [{"type": "pin", "number": format!("r-{id}")}]}]})
+    .to_string();
+    let auth = format!("Bearer {}", token(Some("admin")));
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", auth.as_str()),
+        ("idempotency-key", key.as_str()),
+    ];
+    let first = send(
+        reqwest::Method::POST,
+        "/api/v1/users/bulk",
+        body.clone(),
+        &headers,
+    )
+    .await;
+    assert_eq!(first.0, 200, "{}", first.2);
+    assert!(
+        first.2.contains(r#""extended_info":"created""#),
+        "{}",
+        first.2
+    );
+    let again = send(reqwest::Method::POST, "/api/v1/users/bulk", body, &headers).await;
+    assert_eq!(again, first, "the first answer again, not `updated`");
+    let other = json!({"list_items": [{"name": "Someone else",
+                        "auth_factors": [{"type": "pin", "number": format!("o-{id}")}]}]});
+    let reused = send(
+        reqwest::Method::POST,
+        "/api/v1/users/bulk",
+        other.to_string(),
+        &headers,
+    )
+    .await;
+    assert_eq!(reused.0, 422, "{}", reused.2);
+}
