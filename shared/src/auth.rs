@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +70,8 @@ pub struct Claims {
 /// How tokens are verified; built once at cold start from the environment.
 #[derive(Clone)]
 pub struct Authenticator {
-    key: DecodingKey,
+    /// The verification keys, with their `kid` when they came from a JWKS.
+    keys: Vec<(Option<String>, DecodingKey)>,
     validation: Validation,
     admin_role: String,
     trust_gateway_claims: bool,
@@ -89,7 +92,8 @@ impl std::fmt::Debug for Authenticator {
 pub struct AuthSettings {
     /// The one accepted algorithm.
     pub algorithm: Algorithm,
-    /// HS* shared secret or the PEM public key for RS*/ES*.
+    /// HS* shared secret; for RS*/PS*/ES*/EdDSA a PEM public key, or a JWKS document
+    /// (`{"keys": [...]}`) whose keys are chosen by the token's `kid`.
     pub key_material: String,
     /// Required `iss`, when set.
     pub issuer: Option<String>,
@@ -117,14 +121,18 @@ impl Authenticator {
     /// Builds the verifier; fails on a key that does not fit the algorithm.
     pub fn new(settings: AuthSettings) -> Result<Self, AuthConfigError> {
         let alg = settings.algorithm;
-        let pem = settings.key_material.as_bytes();
-        let key = match alg {
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                Ok(DecodingKey::from_secret(pem))
+        let material = settings.key_material.as_bytes();
+        let hmac = matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+        let keys = if !hmac && settings.key_material.trim_start().starts_with('{') {
+            jwks_keys(&settings.key_material, alg)
+        } else {
+            match alg {
+                _ if hmac => Ok(DecodingKey::from_secret(material)),
+                Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(material),
+                Algorithm::EdDSA => DecodingKey::from_ed_pem(material),
+                _ => DecodingKey::from_rsa_pem(material),
             }
-            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
-            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
-            _ => DecodingKey::from_rsa_pem(pem),
+            .map(|key| vec![(None, key)])
         }
         .map_err(|source| AuthConfigError {
             algorithm: alg,
@@ -141,7 +149,7 @@ impl Authenticator {
             None => validation.validate_aud = false,
         }
         Ok(Self {
-            key,
+            keys,
             validation,
             admin_role: settings.admin_role,
             trust_gateway_claims: settings.trust_gateway_claims,
@@ -166,12 +174,14 @@ impl Authenticator {
 
     /// Verifies one token.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            },
-        )?;
+        let key = self.key_for(token)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid,
+                }
+            })?;
         let c = data.claims;
         let is_admin = c.role.as_deref() == Some(self.admin_role.as_str())
             || c.roles.contains(&self.admin_role);
@@ -179,6 +189,23 @@ impl Authenticator {
             subject: c.sub,
             is_admin,
         })
+    }
+
+    /// The key a token names: the only key, or the JWKS key with the token's `kid`.
+    fn key_for(&self, token: &str) -> Result<&DecodingKey, AuthError> {
+        if let [(None, key)] = &self.keys[..] {
+            return Ok(key);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        let only_one = self.keys.len() == 1;
+        self.keys
+            .iter()
+            .find(|(kid, _)| match (kid, &header.kid) {
+                (Some(k), Some(t)) => k == t,
+                (None, _) | (Some(_), None) => only_one,
+            })
+            .map(|(_, key)| key)
+            .ok_or(AuthError::Invalid)
     }
 
     fn principal_of_claims(
@@ -196,6 +223,49 @@ impl Authenticator {
         });
         Ok(Principal { subject, is_admin })
     }
+}
+
+/// The signing keys of a JWKS document that fit the pinned algorithm: keys for
+/// encryption, declaring another algorithm or of another key type are left out; none
+/// left is a configuration error.
+fn jwks_keys(
+    document: &str,
+    alg: Algorithm,
+) -> Result<Vec<(Option<String>, DecodingKey)>, jsonwebtoken::errors::Error> {
+    let set: JwkSet = serde_json::from_str(document)
+        .map_err(|_| jsonwebtoken::errors::Error::from(ErrorKind::InvalidKeyFormat))?;
+    let fits_type = |params: &AlgorithmParameters| match params {
+        AlgorithmParameters::RSA(_) => matches!(
+            alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ),
+        AlgorithmParameters::EllipticCurve(_) => {
+            matches!(alg, Algorithm::ES256 | Algorithm::ES384)
+        }
+        AlgorithmParameters::OctetKeyPair(_) => alg == Algorithm::EdDSA,
+        _ => false,
+    };
+    let keys = set
+        .keys
+        .iter()
+        .filter(|k| !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption)))
+        .filter(|k| {
+            k.common
+                .key_algorithm
+                .is_none_or(|a| a.to_string() == format!("{alg:?}"))
+        })
+        .filter(|k| fits_type(&k.algorithm))
+        .map(|k| Ok((k.common.key_id.clone(), DecodingKey::from_jwk(k)?)))
+        .collect::<Result<Vec<_>, jsonwebtoken::errors::Error>>()?;
+    if keys.is_empty() {
+        return Err(ErrorKind::InvalidKeyFormat.into());
+    }
+    Ok(keys)
 }
 
 /// The token of `Authorization: Bearer ...` or, failing that, of `X-Auth-Token`.
@@ -333,6 +403,92 @@ mod tests {
     fn non_admin_roles_are_authenticated_but_not_admin() {
         let t = mint_hs256("s3cret", "clerk", Some("viewer"), Duration::from_secs(60));
         assert!(!auth().verify(&t).unwrap().is_admin);
+    }
+
+    /// Two Ed25519 keys made for these tests only (`openssl genpkey -algorithm ed25519`)
+    /// and their public halves as JWKs.
+    const OLD_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIN4A/y1xyuQ9nOS0QzavFTL4Ea2LDEPgVc5ZstHFiF8E\n-----END PRIVATE KEY-----\n";
+    const NEW_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKV55QhhPYXmUWdHDXgoDC3QQe+Cyqcw2brTt3ltOgHF\n-----END PRIVATE KEY-----\n";
+    const OLD_X: &str = "DNdiO_dmpN1oqePY4k5R6x6vZGtnZTFLamhynqHVW44";
+    const NEW_X: &str = "Sj6cyEqMAaaAALw0JJxTpBZIukkwK5PSYGcJ3-fXd44";
+
+    fn jwk(kid: &str, x: &str) -> serde_json::Value {
+        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": x, "use": "sig", "alg": "EdDSA"})
+    }
+
+    fn with_keys(alg: Algorithm, key_material: String) -> Result<Authenticator, AuthConfigError> {
+        Authenticator::new(AuthSettings {
+            algorithm: alg,
+            key_material,
+            issuer: None,
+            audience: None,
+            admin_role: "admin".into(),
+            trust_gateway_claims: false,
+        })
+    }
+
+    fn signed(private: &str, kid: Option<&str>) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = kid.map(str::to_owned);
+        let claims = Claims {
+            sub: "idp-user".into(),
+            exp: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + 60,
+            role: Some("admin".into()),
+            roles: Vec::new(),
+            iss: None,
+            aud: None,
+        };
+        let key = EncodingKey::from_ed_pem(private.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn a_jwks_verifies_each_token_with_the_key_its_kid_names() {
+        let jwks = serde_json::json!({"keys": [jwk("old", OLD_X), jwk("new", NEW_X)]});
+        let a = with_keys(Algorithm::EdDSA, jwks.to_string()).unwrap();
+        assert!(
+            a.verify(&signed(NEW_PRIVATE, Some("new")))
+                .unwrap()
+                .is_admin
+        );
+        assert!(a.verify(&signed(OLD_PRIVATE, Some("old"))).is_ok());
+        // Signed by one key but naming the other, naming no key, or an unknown one.
+        assert_eq!(
+            a.verify(&signed(NEW_PRIVATE, Some("old"))),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            a.verify(&signed(NEW_PRIVATE, None)),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            a.verify(&signed(NEW_PRIVATE, Some("gone"))),
+            Err(AuthError::Invalid)
+        );
+        // A JWKS of one key also takes tokens without a kid.
+        let one = serde_json::json!({"keys": [jwk("new", NEW_X)]});
+        let a = with_keys(Algorithm::EdDSA, one.to_string()).unwrap();
+        assert!(a.verify(&signed(NEW_PRIVATE, None)).is_ok());
+        assert_eq!(
+            a.verify(&signed(OLD_PRIVATE, None)),
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_jwks_without_a_key_for_the_pinned_algorithm_is_a_configuration_error() {
+        let jwks = serde_json::json!({"keys": [jwk("new", NEW_X)]});
+        assert!(with_keys(Algorithm::RS256, jwks.to_string()).is_err());
+        assert!(with_keys(Algorithm::EdDSA, r#"{"keys": []}"#.into()).is_err());
+        assert!(with_keys(Algorithm::EdDSA, "{not json".into()).is_err());
+        let mut encryption = jwk("new", NEW_X);
+        encryption["use"] = "enc".into();
+        let jwks = serde_json::json!({"keys": [encryption]});
+        assert!(with_keys(Algorithm::EdDSA, jwks.to_string()).is_err());
     }
 
     #[test]
