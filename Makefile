@@ -25,7 +25,8 @@ token:
 
 ## Release build of every function for Lambda (arm64), as `sam build` does it.
 build:
-	bash -c 'source scripts/lib.sh && ensure_python_tools && cargo lambda build --release --arm64'
+	bash -c 'source scripts/lib.sh && ensure_python_tools && cargo lambda build --release --arm64 \
+	  -p upsert-users -p delete-users -p delete-or-restore-users -p delete-users-by-filter -p cleanup-users'
 
 clean:
 	cargo clean
