@@ -9,6 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
 use crate::config::Limits;
 use crate::deadline::Deadline;
 use crate::dialect::result::{MESSAGE_ERROR, ResultBody, ResultData, ResultMessage};
@@ -230,7 +232,7 @@ pub async fn apply_removal_to(
                     record,
                     change,
                 })) => {
-                    units.push(unit.with_tag(id));
+                    units.push(unit);
                     planned.insert(id, (record.map(|r| *r), change, attempts));
                 }
                 Ok(None) => {
@@ -337,20 +339,30 @@ enum Planned {
     Skip,
     /// One unit; `record` is the user after it (`None`: deleted).
     Write {
-        unit: Unit<()>,
+        unit: Unit<LinkId>,
         record: Option<Box<UserRecord>>,
         change: NameChange,
     },
 }
 
-impl Unit<()> {
-    fn with_tag<T>(self, tag: T) -> Unit<T> {
-        Unit {
-            tag,
-            actions: self.actions,
-            claims: self.claims,
-            releases: self.releases,
-            bytes: self.bytes,
+impl Planned {
+    /// The user's own write followed by its name-registry change, as one unit.
+    fn write(
+        id: LinkId,
+        user_write: TransactWriteItem,
+        change: NameChange,
+        record: Option<UserRecord>,
+        bytes: usize,
+    ) -> Self {
+        let mut actions = vec![user_write];
+        actions.extend(change.actions.iter().cloned());
+        Planned::Write {
+            unit: Unit {
+                bytes,
+                ..Unit::plain(id, actions)
+            },
+            record: record.map(Box::new),
+            change,
         }
     }
 }
@@ -399,20 +411,8 @@ fn plan(
             // The user's identifier claims are left in place: a claim naming a user that
             // no longer exists is free, and the next claimant takes it over atomically
             // (see `Store::take_over`). One action per user unless namesakes remain.
-            let mut actions = vec![store.delete_user(&id, user.version, condition.as_ref())?];
-            actions.extend(change.actions.iter().cloned());
-            let unit = Unit {
-                tag: (),
-                actions,
-                claims: 0..0,
-                releases: 0..0,
-                bytes,
-            };
-            return Ok(Some(Planned::Write {
-                unit,
-                record: None,
-                change,
-            }));
+            let delete = store.delete_user(&id, user.version, condition.as_ref())?;
+            return Ok(Some(Planned::write(id, delete, change, None, bytes)));
         }
         Removal::SoftDelete { state } => {
             let flag_changes = state.is_some_and(|s| s != user.active);
@@ -444,20 +444,8 @@ fn plan(
         return Ok(None);
     };
     record.name_dup = change.name_dup;
-    let mut actions = vec![store.put_user(&record, Expect::Version(user.version))?];
-    actions.extend(change.actions.iter().cloned());
-    let unit = Unit {
-        tag: (),
-        actions,
-        claims: 0..0,
-        releases: 0..0,
-        bytes,
-    };
-    Ok(Some(Planned::Write {
-        unit,
-        record: Some(Box::new(record)),
-        change,
-    }))
+    let put = store.put_user(&record, Expect::Version(user.version))?;
+    Ok(Some(Planned::write(id, put, change, Some(record), bytes)))
 }
 
 /// The user with `state` applied and the change recorded (the creation record is kept).

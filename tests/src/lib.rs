@@ -437,6 +437,20 @@ pub fn user(link_id: Option<&str>, name: &str, card: &str) -> Value {
     v
 }
 
+/// The namespaces of the seed 003 data-contract XML root.
+pub const XML_NS: &str = r#"xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models""#;
+
+/// A seed 003 `DeleteOrRestore` XML body (`state` true, a creation date as the seed has).
+pub fn xml_body(ids: &[&str], deleted: bool) -> String {
+    let guids: String = ids
+        .iter()
+        .map(|id| format!("<d2p1:guid>{id}</d2p1:guid>"))
+        .collect();
+    format!(
+        r#"<DeleteOrRestore {XML_NS}><deleted>{deleted}</deleted><ids xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays">{guids}</ids><state>true</state><system_information><creation><date>2026-02-04T02:49:44.2094022+01:00</date></creation></system_information></DeleteOrRestore>"#
+    )
+}
+
 /// `{"list_items": items}`.
 pub fn list(items: Vec<Value>) -> Value {
     json!({ "list_items": items })

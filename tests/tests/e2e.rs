@@ -122,9 +122,7 @@ async fn soft_delete_in_xml_then_hard_delete_over_http() {
     let (status, _, _) = post("/api/v1/users/bulk", user.to_string(), Some(&admin)).await;
     assert_eq!(status, 200);
 
-    let xml = format!(
-        r#"<DeleteOrRestore xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models"><deleted>true</deleted><ids xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><d2p1:guid>{id}</d2p1:guid></ids></DeleteOrRestore>"#
-    );
+    let xml = api_tests::xml_body(&[&id], true);
     let (status, ctype, text) = send(
         reqwest::Method::POST,
         "/api/v1/users/bulk/delete",

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use api_tests::{SECRET, TestApp, infos, list, new_id, token, user};
+use api_tests::{SECRET, TestApp, infos, list, new_id, token, user, xml_body};
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
@@ -250,9 +250,7 @@ async fn filter_deletes_and_xml_soft_deletes_replay_their_answers() {
         "the user is gone: only the replay says deleted"
     );
 
-    let xml = format!(
-        r#"<DeleteOrRestore xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models"><deleted>true</deleted><ids xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><d2p1:guid>{b}</d2p1:guid></ids></DeleteOrRestore>"#
-    );
+    let xml = xml_body(&[&b], true);
     let soft = || {
         http::Request::builder()
             .method("POST")

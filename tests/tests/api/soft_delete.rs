@@ -1,6 +1,6 @@
 //! `POST /api/v1/users/bulk/delete` (seed 003): soft delete and restore, JSON and XML.
 
-use api_tests::{TestApp, infos, list, new_id, token, user};
+use api_tests::{TestApp, XML_NS, infos, list, new_id, token, user, xml_body};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
@@ -169,18 +169,6 @@ async fn soft_deleted_users_are_found_through_the_sparse_index_only() {
     let mut expected: Vec<String> = gone.iter().map(|s| s.to_string()).collect();
     expected.sort();
     assert_eq!(found, expected);
-}
-
-const XML_NS: &str = r#"xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models""#;
-
-fn xml_body(ids: &[&str], deleted: bool) -> String {
-    let guids: String = ids
-        .iter()
-        .map(|id| format!("<d2p1:guid>{id}</d2p1:guid>"))
-        .collect();
-    format!(
-        r#"<DeleteOrRestore {XML_NS}><deleted>{deleted}</deleted><ids xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays">{guids}</ids><state>true</state><system_information><creation><date>2026-02-04T02:49:44.2094022+01:00</date></creation></system_information></DeleteOrRestore>"#
-    )
 }
 
 /// Text of the first element with this local name (prefixed or not).
