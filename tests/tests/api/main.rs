@@ -2,10 +2,12 @@
 //! per test. Run through `make test`, which starts DynamoDB Local.
 
 mod cleanup;
+mod conditional;
 mod delete;
 mod filter_delete;
 mod iam;
 mod idempotency;
+mod outage;
 mod soft_delete;
 mod upsert_apply;
 mod upsert_contract;
