@@ -278,6 +278,72 @@ impl Floor {
         Ok((found, calls))
     }
 
+    /// Reads `items` by `key` (consistently, 100 per `BatchGetItem`), then puts each one
+    /// with its own `PutItem` conditioned on `version` being what was read,
+    /// `concurrency` in flight: a conditional update without transactions (one write
+    /// unit per item on DynamoDB instead of two). A failed condition is an error.
+    pub async fn read_then_put_each(
+        &self,
+        table: &str,
+        key: &str,
+        items: &[Item],
+    ) -> Result<FloorRun, String> {
+        let cpu = CpuMark::now(self.server_pid);
+        let started = Instant::now();
+        let keys: Vec<Item> = items
+            .iter()
+            .filter_map(|i| {
+                i.get(key)
+                    .map(|v| Item::from([(key.to_owned(), v.clone())]))
+            })
+            .collect();
+        let (found, mut calls) = self.get_all(table, keys).await?;
+        let read: HashMap<String, AttributeValue> = found
+            .iter()
+            .filter_map(|f| {
+                let k = f.get(key)?.as_s().ok()?.clone();
+                Some((k, f.get("version")?.clone()))
+            })
+            .collect();
+        let puts: Vec<Result<(), String>> = stream::iter(items)
+            .map(|item| {
+                let version = item
+                    .get(key)
+                    .and_then(|k| k.as_s().ok())
+                    .and_then(|k| read.get(k))
+                    .cloned();
+                async move {
+                    let version = version.ok_or("floor: a user was not found")?;
+                    self.client
+                        .put_item()
+                        .table_name(table)
+                        .set_item(Some(item.clone()))
+                        .condition_expression("version = :v")
+                        .expression_attribute_values(":v", version)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("PutItem: {}", DisplayErrorContext(&e)))
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let elapsed = started.elapsed();
+        let (client_cpu, server_cpu) = cpu.since(self.server_pid);
+        calls.add("PutItem", puts.len() as u64);
+        for p in puts {
+            p?;
+        }
+        Ok(FloorRun {
+            elapsed,
+            calls,
+            found: found.len(),
+            client_cpu,
+            server_cpu,
+        })
+    }
+
     async fn put_chunk(&self, table: &str, items: &[Item]) -> Result<u64, String> {
         let mut pending: Vec<WriteRequest> = items
             .iter()
