@@ -173,22 +173,6 @@ pub async fn apply_removal_to(
     actor: &str,
     deadline: Deadline,
 ) -> Result<Vec<RemovalOutcome>, StoreError> {
-    // Boxed: the filter delete and the clean-up nest this in their own paging loops, and
-    // the unboxed future type grows past the compiler's layout depth.
-    Box::pin(removal_rounds(
-        store, ids, preloaded, removal, actor, deadline,
-    ))
-    .await
-}
-
-async fn removal_rounds(
-    store: &Store,
-    ids: &[LinkId],
-    preloaded: Vec<UserRecord>,
-    removal: Removal<'_>,
-    actor: &str,
-    deadline: Deadline,
-) -> Result<Vec<RemovalOutcome>, StoreError> {
     let mut seen = HashSet::new();
     let mut pending: Vec<LinkId> = ids.iter().filter(|id| seen.insert(**id)).copied().collect();
     let now = Timestamp::now();

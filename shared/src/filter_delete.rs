@@ -76,7 +76,8 @@ pub async fn delete_by_filter(
     actor: &str,
     deadline: Deadline,
 ) -> Result<FilterRun, FilterDeleteError> {
-    // Boxed, as the paging loops below nest deep futures (see `apply_removal_to`).
+    // Boxed: the paging loops below nest the removal core's futures deep enough that
+    // the unboxed future of a caller (the clean-up) outgrows the compiler's layout depth.
     Box::pin(filter_pages(store, request, actor, deadline)).await
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use serde_json::{Value, json};
 use shared::domain::{LinkId, Timestamp};
@@ -277,7 +277,7 @@ pub async fn run_floor(
             let (mut c, mut d) = (FloorRun::default(), FloorRun::default());
             for items in &batches {
                 c.add(&conditional_updates(floor, table_a, items).await?);
-                d.add(&floor.read_then_put_each(table_b, keys::PK, items).await?);
+                d.add(&conditional_puts(floor, table_b, items).await?);
             }
             Some((c, d))
         }
@@ -325,28 +325,14 @@ async fn conditional_updates(
     table: &str,
     items: &[Item],
 ) -> Result<FloorRun, String> {
-    let keys: Vec<Item> = items
-        .iter()
-        .map(|i| keys::key_item(keys::pk_of(i).unwrap_or_default()))
-        .collect();
-    let by_pk: HashMap<&str, &Item> = items
-        .iter()
-        .filter_map(|i| keys::pk_of(i).map(|pk| (pk, i)))
-        .collect();
     let run = floor
-        .read_then_transact(keys, table, |found| {
-            let puts = found
-                .iter()
-                .map(|stored| {
-                    let pk = keys::pk_of(stored).ok_or("a stored user without its key")?;
-                    let read = stored
-                        .get("version")
-                        .cloned()
-                        .ok_or("a stored user without a version")?;
-                    let item = by_pk.get(pk).ok_or("a user the floor did not ask for")?;
+        .read_then_transact(keys_of(items), table, |found| {
+            let puts = with_versions(items, found)?
+                .into_iter()
+                .map(|(item, read)| {
                     let put = Put::builder()
                         .table_name(table)
-                        .set_item(Some((*item).clone()))
+                        .set_item(Some(item))
                         .condition_expression("version = :v")
                         .expression_attribute_values(":v", read)
                         .build()
@@ -357,11 +343,51 @@ async fn conditional_updates(
             Ok(puts.chunks(TX_LIMIT).map(<[_]>::to_vec).collect())
         })
         .await?;
-    if run.found != items.len() {
+    all_found(run, items.len(), "(c)")
+}
+
+/// Floor (d) of the update pass: the same reads, then one `PutItem` per user conditional
+/// on the version read — the design the function does not use (see docs/storage.md).
+async fn conditional_puts(floor: &Floor, table: &str, items: &[Item]) -> Result<FloorRun, String> {
+    let run = floor
+        .read_then_put_each(keys_of(items), table, |found| with_versions(items, found))
+        .await?;
+    all_found(run, items.len(), "(d)")
+}
+
+/// The keys of `items`.
+fn keys_of(items: &[Item]) -> Vec<Item> {
+    items
+        .iter()
+        .map(|i| keys::key_item(keys::pk_of(i).unwrap_or_default()))
+        .collect()
+}
+
+/// Each of `items` with the version of the stored user `found` for it.
+fn with_versions(items: &[Item], found: Vec<Item>) -> Result<Vec<(Item, AttributeValue)>, String> {
+    let by_pk: HashMap<&str, &Item> = items
+        .iter()
+        .filter_map(|i| keys::pk_of(i).map(|pk| (pk, i)))
+        .collect();
+    found
+        .iter()
+        .map(|stored| {
+            let pk = keys::pk_of(stored).ok_or("a stored user without its key")?;
+            let read = stored
+                .get("version")
+                .cloned()
+                .ok_or("a stored user without a version")?;
+            let item = by_pk.get(pk).ok_or("a user the floor did not ask for")?;
+            Ok(((*item).clone(), read))
+        })
+        .collect()
+}
+
+fn all_found(run: FloorRun, expected: usize, floor: &str) -> Result<FloorRun, String> {
+    if run.found != expected {
         return Err(format!(
-            "floor (c): BatchGetItem found {} of {} users",
-            run.found,
-            items.len()
+            "floor {floor}: BatchGetItem found {} of {expected} users",
+            run.found
         ));
     }
     Ok(run)
