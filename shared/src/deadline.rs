@@ -18,9 +18,14 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// A deadline `budget` from now.
+    /// A deadline `budget` from now (a budget beyond what the clock can hold is cut to a
+    /// year: the invocation ends long before either).
     pub fn after(budget: Duration) -> Self {
-        let at = Instant::now() + budget;
+        const YEAR: Duration = Duration::from_secs(365 * 86_400);
+        let now = Instant::now();
+        let at = now
+            .checked_add(budget)
+            .unwrap_or_else(|| now + budget.min(YEAR));
         Self { at, answer_by: at }
     }
 
@@ -175,6 +180,14 @@ mod tests {
         let d = Deadline::for_invocation(0, Duration::ZERO, Duration::from_secs(25));
         assert!(d.remaining() <= Duration::from_millis(24_750));
         assert_eq!(answer_reserve(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn huge_budgets_and_deadlines_do_not_overflow_the_clock() {
+        assert!(!Deadline::after(Duration::MAX).expired());
+        assert!(!Deadline::for_invocation(u64::MAX, Duration::ZERO, Duration::MAX).expired());
+        assert!(!Deadline::for_invocation(0, Duration::MAX, Duration::MAX).expired());
+        assert!(!Deadline::after(Duration::MAX).for_answer().expired());
     }
 
     #[test]

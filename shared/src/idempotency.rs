@@ -128,7 +128,8 @@ pub async fn begin(
         holder: uuid::Uuid::new_v4().simple().to_string(),
     };
     let now = epoch_millis();
-    let lease_until = now + deadline.remaining().as_millis() as u64 + 1000;
+    let remaining_ms = u64::try_from(deadline.remaining().as_millis()).unwrap_or(u64::MAX);
+    let lease_until = now.saturating_add(remaining_ms).saturating_add(1000);
     let mut item = key_item(&claim.pk);
     item.insert("state".into(), s("pending"));
     item.insert("fingerprint".into(), s(&claim.fingerprint));

@@ -269,7 +269,10 @@ impl TestApp {
 
     /// Moves a soft-deleted user's `deleted_at` back by `age`.
     pub async fn backdate_soft_delete(&self, id: &str, age: Duration) {
-        let at = shared::domain::Timestamp::now().minus(age).to_db_string();
+        let at = shared::domain::Timestamp::now()
+            .checked_sub(age)
+            .expect("an age within the years 0000 to 9999")
+            .to_db_string();
         self.raw
             .update_item()
             .table_name(&self.table)

@@ -5,6 +5,7 @@ mod cleanup;
 mod conditional;
 mod delete;
 mod filter_delete;
+mod hostile_input;
 mod iam;
 mod idempotency;
 mod outage;
