@@ -545,11 +545,33 @@ impl Run<'_> {
             None => Expect::Absent,
         };
         let mut actions = vec![self.store.put_user(&record, expect)?];
+        // DynamoDB refuses two actions on one item in a transaction: a former owner
+        // whose several claims are taken over is checked once, and one whose name flag
+        // this unit flips (conditioned on its version) needs no check when that is the
+        // version the takeover relies on.
+        let flagged: HashMap<LinkId, u64> = change
+            .flags
+            .iter()
+            .filter_map(|(u, _)| Some((*u, known.users.get(u)?.as_ref()?.version)))
+            .collect();
+        let mut checked: HashSet<LinkId> = HashSet::new();
         for i in &added {
-            match item.takeovers.get(*i) {
-                Some(previous) => {
-                    actions.extend(self.store.take_over(i, &id, previous)?);
-                    claimed.extend([(*i).clone(), (*i).clone()]);
+            let previous = item.takeovers.get(*i);
+            let flagged_at = previous.and_then(|p| flagged.get(&p.owner));
+            match previous {
+                Some(p) if flagged_at.is_some() && flagged_at != p.version.as_ref() => {
+                    // Read at another version than the flag's: a plain claim fails,
+                    // and the claim is looked at again with both read anew.
+                    actions.push(self.store.claim(i, &id)?);
+                    claimed.push((*i).clone());
+                }
+                Some(p) => {
+                    actions.push(self.store.take_over(i, &id, p)?);
+                    claimed.push((*i).clone());
+                    if flagged_at.is_none() && checked.insert(p.owner) {
+                        actions.push(self.store.owner_unchanged(p)?);
+                        claimed.push((*i).clone());
+                    }
                 }
                 None => {
                     actions.push(self.store.claim(i, &id)?);

@@ -192,15 +192,22 @@ impl Store {
 
     /// Takes over an identifier whose claim names a user that does not hold it any more:
     /// deleted (`previous.version` `None`) or no longer carrying the number (at that
-    /// version). Two actions: the claim, still naming the previous owner, and a check
-    /// that the previous owner is still as read. Either failing cancels the transaction.
+    /// version): the claim, conditioned on still naming the previous owner. It must go
+    /// with [`Store::owner_unchanged`] on that owner (once per owner and transaction:
+    /// DynamoDB refuses two actions on one item), or with another action conditioned
+    /// on the owner's version read.
     pub fn take_over(
         &self,
         ident: &Identifier,
         owner: &LinkId,
         previous: &Takeover,
-    ) -> Result<[TransactWriteItem; 2], StoreError> {
-        let claim = self.claim_put(ident, owner, Some(&previous.owner))?;
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.claim_put(ident, owner, Some(&previous.owner))
+    }
+
+    /// A check that the former owner of claims taken over is still as read (absent, or
+    /// at the version read); failing, it cancels the takeover.
+    pub fn owner_unchanged(&self, previous: &Takeover) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::user(&previous.owner))));
@@ -210,12 +217,9 @@ impl Store {
                 .condition_expression("version = :v")
                 .expression_attribute_values(":v", num(v)),
         };
-        Ok([
-            claim,
-            TransactWriteItem::builder()
-                .condition_check(check.build()?)
-                .build(),
-        ])
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build()?)
+            .build())
     }
 
     /// The claim item for `owner`: free or already ours, or (`previous`) still naming the

@@ -167,6 +167,33 @@ async fn the_number_of_a_deleted_user_goes_to_exactly_one_of_many_racers() {
 }
 
 #[tokio::test]
+async fn several_numbers_of_one_deleted_user_are_taken_over_in_one_write() {
+    let app = TestApp::new().await;
+    let gone = new_id();
+    let mut former = user(Some(&gone), "Former", "701");
+    former["auth_factors"] = json!([
+        {"type": "card", "number": "701"},
+        {"type": "card", "number": "702"},
+        {"type": "pin", "number": "7030"}
+    ]);
+    app.upsert(&list(vec![former.clone()])).await;
+    app.delete(&json!({ "link_ids": [gone] })).await;
+    // One new user takes all three claims over: one check of the former owner goes
+    // with them (DynamoDB refuses two actions on one item in a transaction).
+    let heir = new_id();
+    former["link_id"] = json!(heir);
+    former["name"] = json!("Heir");
+    let (status, body) = app.upsert(&list(vec![former])).await;
+    assert_eq!((status, infos(&body)), (200, vec!["created".to_owned()]));
+    for (kind, number) in [("card", "701"), ("card", "702"), ("pin", "7030")] {
+        assert_eq!(
+            app.owner_of(kind, number).await.as_deref(),
+            Some(heir.as_str())
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_soft_deleted_users_number_stays_taken() {
     let app = TestApp::new().await;
     let (a, b) = (new_id(), new_id());
