@@ -65,7 +65,7 @@ echo "$summary"
 python3 -c 'import json, sys; s = json.load(sys.stdin); sys.exit(0 if "purged" in s and s["remaining"] is False else 1)' \
   <<<"$summary" || die "unexpected clean-up answer"
 
-# Bounded (fixed seed, 25 examples per operation and phase, about a minute): settings and
+# Bounded (fixed seed, 25 examples per operation and phase, under a minute): settings and
 # what each exception is for in tests/schemathesis/. Two checks cannot apply: an undeclared
 # method never reaches a function (API Gateway, like the emulator, answers 404 itself).
 log "schemathesis: docs/openapi.yaml against the functions (all checks)"
