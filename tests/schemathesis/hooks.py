@@ -122,7 +122,7 @@ def filter_failure(context, failure, case, response):
       value outside ASCII, or a JSON or text body that is not UTF-8 (API Gateway delivers
       such a body base64-encoded and the functions answer 400).
     - The emulator's 500 after the function answered: `cargo lambda watch` acknowledges
-      the function's answer before reading it, and now and then loses a large one (see
+      the function's answer before reading all of it, and now and then loses a large one (see
       README, "The local stack"). The function's log shows the answer it produced.
     - 400 code 132 `filter_required` to a filter delete without any filter parameter: every
       parameter is optional, but at least one is required, which OpenAPI 3.0 cannot state.
