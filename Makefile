@@ -1,5 +1,5 @@
 # The two commands a new user needs are `make dev` and `make test` (see README.md).
-.PHONY: dev test bench lint token build clean
+.PHONY: dev test bench lint token build fuzz clean
 
 ## Run the local stack: DynamoDB Local, the table, an admin token, cargo lambda watch.
 dev:
@@ -28,6 +28,11 @@ build:
 	bash -c 'source scripts/lib.sh && ensure_python_tools && cargo lambda build --release --arm64 \
 	  -p upsert-users -p delete-users -p delete-or-restore-users -p delete-users-by-filter -p cleanup-users'
 
+## Fuzz the request parsers with cargo fuzz (libFuzzer): TARGET=filter_query|upsert_body|delete_body|restore_json|restore_xml|cleanup_input (default: each in turn), SECONDS per target (default 60).
+fuzz:
+	bash scripts/fuzz.sh "$(TARGET)" "$(or $(SECONDS),60)"
+
 clean:
 	cargo clean
+	rm -rf fuzz/target
 	rm -rf .local

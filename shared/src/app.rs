@@ -1,10 +1,32 @@
 //! What a function builds once at cold start and shares across invocations.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 
 use crate::config::{Config, ConfigError};
 use crate::metrics::CallCounter;
 use crate::store::Store;
+
+/// Longest wait for a connection to DynamoDB (the SDK's default is 3.1 s).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait for one attempt of a DynamoDB request. A connection that stalls (a
+/// paused server, a network partition) is abandoned and the SDK retries on a new one;
+/// DynamoDB answers in milliseconds, a transaction of 100 actions in well under a second.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The DynamoDB client settings every function (and the tests) use: the standard AWS
+/// environment plus bounded connects and attempts. The whole of each operation, SDK
+/// retries included, is further bounded by the invocation's deadline in the store.
+pub fn client_config(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .build(),
+    )
+}
 
 /// Configuration, store and call counter of a warm function.
 #[derive(Clone, Debug)]
@@ -24,11 +46,7 @@ impl App {
         let config = Config::from_env()?;
         let sdk = aws_config::load_from_env().await;
         let calls = CallCounter::default();
-        let client = Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(calls.clone())
-                .build(),
-        );
+        let client = Client::from_conf(client_config(&sdk).interceptor(calls.clone()).build());
         Ok(Self::new(config, client, calls))
     }
 

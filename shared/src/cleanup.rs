@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::MAX_RETENTION_DAYS;
 use crate::deadline::Deadline;
 use crate::domain::Timestamp;
 use crate::filter::FilterRequest;
@@ -31,9 +32,31 @@ pub struct CleanupInput {
 }
 
 /// Why a rule input cannot be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid clean-up input: {0}")]
 pub struct InputError(String);
+
+/// The purge's cut-off: users soft-deleted before it are purged. The rule input's
+/// `retention_days`, when given, overrides the configured retention; more than
+/// [`MAX_RETENTION_DAYS`] is refused (the same bound as `SOFT_DELETE_RETENTION_DAYS`), and
+/// so is any retention that would reach before the year 0000, so no input can overflow.
+pub fn purge_cutoff(
+    now: Timestamp,
+    configured: Duration,
+    retention_days: Option<u64>,
+) -> Result<Timestamp, InputError> {
+    let too_long = || {
+        InputError(format!(
+            "`retention_days` must be at most {MAX_RETENTION_DAYS} (100 years)"
+        ))
+    };
+    let retention = match retention_days {
+        None => configured,
+        Some(days) if days > MAX_RETENTION_DAYS => return Err(too_long()),
+        Some(days) => Duration::from_secs(days.checked_mul(86_400).ok_or_else(too_long)?),
+    };
+    now.checked_sub(retention).ok_or_else(too_long)
+}
 
 impl CleanupInput {
     /// Reads the event: an EventBridge scheduled event (its `detail` holds the input, and
@@ -135,14 +158,18 @@ pub struct CleanupSummary {
     pub remaining: bool,
     /// The retention cut-off used (stored time form).
     pub purged_before: Option<String>,
+    /// Why the purge did not run (an unusable `retention_days`), if it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge_error: Option<String>,
     /// Each saved filter's result.
     pub filters: Vec<FilterSummary>,
 }
 
 impl CleanupSummary {
-    /// Whether a saved filter could not run (a misconfigured rule input).
+    /// Whether part of the rule input could not be used (a misconfigured rule): the purge's
+    /// retention or a saved filter.
     pub fn has_errors(&self) -> bool {
-        self.filters.iter().any(|f| f.error.is_some())
+        self.purge_error.is_some() || self.filters.iter().any(|f| f.error.is_some())
     }
 }
 
@@ -158,22 +185,23 @@ pub async fn run_cleanup(
     let now = Timestamp::now();
     let mut summary = CleanupSummary::default();
     if input.purge {
-        let retention = input
-            .retention_days
-            .map_or(retention, |d| Duration::from_secs(d.saturating_mul(86_400)));
-        let cutoff = now.minus(retention);
-        let PurgeRun {
-            found,
-            purged,
-            skipped,
-            failed,
-            remaining,
-        } = purge_soft_deleted(store, cutoff, ACTOR, deadline).await?;
-        summary.found = found;
-        summary.purged = purged;
-        summary.failed = failed + skipped;
-        summary.remaining = remaining;
-        summary.purged_before = Some(cutoff.to_db_string());
+        match purge_cutoff(now, retention, input.retention_days) {
+            Err(e) => summary.purge_error = Some(e.to_string()),
+            Ok(cutoff) => {
+                let PurgeRun {
+                    found,
+                    purged,
+                    skipped,
+                    failed,
+                    remaining,
+                } = purge_soft_deleted(store, cutoff, ACTOR, deadline).await?;
+                summary.found = found;
+                summary.purged = purged;
+                summary.failed = failed + skipped;
+                summary.remaining = remaining;
+                summary.purged_before = Some(cutoff.to_db_string());
+            }
+        }
     }
     for params in &input.filters {
         let mut result = FilterSummary {
@@ -236,8 +264,59 @@ mod tests {
             json!({"filters": {}}),
             json!({"retention_days": "x"}),
             json!({"filters": [{"a": []}]}),
+            json!({"retention_days": -1}),
+            json!({"retention_days": 1e300}),
         ] {
             assert!(CleanupInput::from_event(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_retention_beyond_100_years_is_refused_not_overflowed() {
+        let now = Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+        let configured = Duration::from_secs(30 * 86_400);
+        for days in [36_501, 999_999_999_999, u64::MAX / 86_400 + 1, u64::MAX] {
+            assert_eq!(
+                purge_cutoff(now, configured, Some(days))
+                    .unwrap_err()
+                    .to_string(),
+                "invalid clean-up input: `retention_days` must be at most 36500 (100 years)",
+                "{days}"
+            );
+        }
+        assert_eq!(
+            purge_cutoff(now, configured, None).unwrap().to_db_string(),
+            "2026-05-02T00:00:00.000Z"
+        );
+        assert_eq!(
+            purge_cutoff(now, configured, Some(36_500))
+                .unwrap()
+                .to_db_string(),
+            "1926-06-26T00:00:00.000Z"
+        );
+        assert_eq!(
+            purge_cutoff(now, configured, Some(0)).unwrap(),
+            now,
+            "0 purges everything soft-deleted"
+        );
+        // The input itself still reads: the run reports the bad value in its summary.
+        let input =
+            CleanupInput::from_event(&json!({"retention_days": 999_999_999_999u64})).unwrap();
+        assert_eq!(input.retention_days, Some(999_999_999_999));
+    }
+
+    #[test]
+    fn a_summary_with_a_purge_error_has_errors() {
+        let mut summary = CleanupSummary::default();
+        assert!(!summary.has_errors());
+        assert!(
+            serde_json::to_value(&summary)
+                .unwrap()
+                .get("purge_error")
+                .is_none()
+        );
+        summary.purge_error = Some("x".into());
+        assert!(summary.has_errors());
+        assert_eq!(serde_json::to_value(&summary).unwrap()["purge_error"], "x");
     }
 }

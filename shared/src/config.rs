@@ -39,6 +39,12 @@ impl Default for Limits {
     }
 }
 
+/// Longest soft-delete retention, in days (100 years), for `SOFT_DELETE_RETENTION_DAYS` and
+/// a clean-up rule's `retention_days`: keeps the purge's cut-off a representable time.
+pub const MAX_RETENTION_DAYS: u64 = 36_500;
+/// Longest `DEADLINE_MARGIN_MS` and `DEFAULT_BUDGET_MS`: Lambda's longest timeout (15 min).
+const MAX_BUDGET_MS: u64 = 900_000;
+
 /// DynamoDB's item size limit; every user must fit with room for its other fields.
 const ITEM_BUDGET_BYTES: usize = 350_000;
 /// A transaction carries at most 100 actions; one user's write must fit in one.
@@ -112,10 +118,14 @@ impl Config {
                 "must be at most 40 (a user's write must fit one transaction)",
             ));
         }
-        if limits.max_face_identifiers * limits.max_face_image_bytes > ITEM_BUDGET_BYTES {
+        let face_bytes = limits
+            .max_face_identifiers
+            .checked_mul(limits.max_face_image_bytes);
+        if face_bytes.is_none_or(|b| b > ITEM_BUDGET_BYTES) {
             return Err(invalid(
                 "MAX_FACE_IMAGE_BYTES",
-                "faces per user x image bytes must stay under 350000 (DynamoDB item limit)",
+                "MAX_FACE_IDENTIFIERS_PER_USER x MAX_FACE_IMAGE_BYTES must stay under 350000 \
+                 (DynamoDB item limit)",
             ));
         }
         let algorithm = match env.get("AUTH_JWT_ALGORITHM").unwrap_or("HS256") {
@@ -150,15 +160,31 @@ impl Config {
         if concurrency == 0 {
             return Err(invalid("DYNAMODB_CONCURRENCY", "must be at least 1"));
         }
+        let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            let ms = env.parse(name, default)?;
+            if ms > MAX_BUDGET_MS {
+                return Err(invalid(
+                    name,
+                    "must be at most 900000 (Lambda's longest timeout)",
+                ));
+            }
+            Ok(Duration::from_millis(ms))
+        };
+        let retention_days = env.parse("SOFT_DELETE_RETENTION_DAYS", 30u64)?;
+        if retention_days > MAX_RETENTION_DAYS {
+            return Err(invalid(
+                "SOFT_DELETE_RETENTION_DAYS",
+                "must be at most 36500 (100 years)",
+            ));
+        }
         Ok(Self {
             table_name: env.required("TABLE_NAME")?.to_owned(),
             limits,
-            deadline_margin: Duration::from_millis(env.parse("DEADLINE_MARGIN_MS", 2000u64)?),
-            default_budget: Duration::from_millis(env.parse("DEFAULT_BUDGET_MS", 25_000u64)?),
+            deadline_margin: millis("DEADLINE_MARGIN_MS", 2000)?,
+            default_budget: millis("DEFAULT_BUDGET_MS", 25_000)?,
             concurrency,
-            soft_delete_retention: Duration::from_secs(
-                86_400 * env.parse("SOFT_DELETE_RETENTION_DAYS", 30u64)?,
-            ),
+            // At most 36500 x 86400 seconds: no overflow.
+            soft_delete_retention: Duration::from_secs(retention_days * 86_400),
             auth,
         })
     }
@@ -230,6 +256,17 @@ mod tests {
             ("MAX_IDENTIFIERS_PER_USER", "41"),
             ("MAX_FACE_IMAGE_BYTES", "300000"),
             ("AUTH_JWT_ALGORITHM", "none"),
+            // Numbers that would overflow a computation are refused, not wrapped or panicked on.
+            ("SOFT_DELETE_RETENTION_DAYS", "36501"),
+            ("SOFT_DELETE_RETENTION_DAYS", "999999999999"),
+            ("SOFT_DELETE_RETENTION_DAYS", "18446744073709551615"),
+            ("SOFT_DELETE_RETENTION_DAYS", "18446744073709551616"),
+            ("SOFT_DELETE_RETENTION_DAYS", "-1"),
+            ("MAX_FACE_IMAGE_BYTES", "18446744073709551615"),
+            ("MAX_FACE_IDENTIFIERS_PER_USER", "9223372036854775807"),
+            ("DEADLINE_MARGIN_MS", "900001"),
+            ("DEFAULT_BUDGET_MS", "18446744073709551615"),
+            ("MAX_ITEMS_PER_REQUEST", "18446744073709551616"),
         ] {
             let mut v = vars(&base);
             v.insert(bad.0.into(), bad.1.into());
@@ -238,5 +275,26 @@ mod tests {
         }
         let short = vars(&[("TABLE_NAME", "t"), ("AUTH_JWT_SECRET", "short")]);
         assert!(Config::from_vars(&short).is_err());
+    }
+
+    #[test]
+    fn the_largest_accepted_numbers_still_compute() {
+        let mut v = vars(&[("TABLE_NAME", "t"), ("AUTH_JWT_SECRET", "0123456789abcdef")]);
+        for (name, value) in [
+            ("SOFT_DELETE_RETENTION_DAYS", "36500"),
+            ("DEADLINE_MARGIN_MS", "900000"),
+            ("DEFAULT_BUDGET_MS", "900000"),
+            ("MAX_FACE_IDENTIFIERS_PER_USER", "0"),
+            ("MAX_FACE_IMAGE_BYTES", "18446744073709551615"),
+            ("MAX_BODY_BYTES", "18446744073709551615"),
+        ] {
+            v.insert(name.into(), value.into());
+        }
+        let c = Config::from_vars(&v).unwrap();
+        assert_eq!(
+            c.soft_delete_retention,
+            Duration::from_secs(36_500 * 86_400)
+        );
+        assert_eq!(c.default_budget, Duration::from_secs(900));
     }
 }

@@ -12,14 +12,21 @@ use tokio::time::Instant;
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline {
     at: Instant,
+    /// When the answer must be out (the end of the budget); `at` is earlier by the
+    /// answer's reserve.
+    answer_by: Instant,
 }
 
 impl Deadline {
-    /// A deadline `budget` from now.
+    /// A deadline `budget` from now (a budget beyond what the clock can hold is cut to a
+    /// year: the invocation ends long before either).
     pub fn after(budget: Duration) -> Self {
-        Self {
-            at: Instant::now() + budget,
-        }
+        const YEAR: Duration = Duration::from_secs(365 * 86_400);
+        let now = Instant::now();
+        let at = now
+            .checked_add(budget)
+            .unwrap_or_else(|| now + budget.min(YEAR));
+        Self { at, answer_by: at }
     }
 
     /// The Lambda deadline (milliseconds since the Unix epoch, as the runtime reports it)
@@ -33,17 +40,34 @@ impl Deadline {
         Self::after(left.saturating_sub(margin))
     }
 
-    /// The deadline of a Lambda invocation (`deadline_ms`, Unix milliseconds, as the runtime
-    /// reports it) minus `margin`; when the value is not a plausible epoch time (`cargo
-    /// lambda watch` sends its timeout, e.g. `600000`, in that header) or absent (0),
-    /// `default_budget` from now.
+    /// When an invocation's work must stop: the Lambda deadline (`deadline_ms`, Unix
+    /// milliseconds, as the runtime reports it) minus `margin` — or, when the value is not
+    /// a plausible epoch time (`cargo lambda watch` sends its timeout, e.g. `600000`, in
+    /// that header) or absent (0), `default_budget` from now — minus the
+    /// [`answer_reserve`] of that budget, so that the answer is built and sent before the
+    /// budget ends, not after.
     pub fn for_invocation(deadline_ms: u64, margin: Duration, default_budget: Duration) -> Self {
         /// 2001-09-09 in Unix milliseconds: anything earlier is not an epoch time.
         const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
-        if deadline_ms >= PLAUSIBLE_EPOCH_MS {
-            Self::from_epoch_millis(deadline_ms, margin)
+        let budget = if deadline_ms >= PLAUSIBLE_EPOCH_MS {
+            Self::from_epoch_millis(deadline_ms, margin).remaining()
         } else {
-            Self::after(default_budget)
+            default_budget
+        };
+        let mut d = Self::after(budget.saturating_sub(answer_reserve(budget)));
+        d.answer_by = d.at + answer_reserve(budget);
+        d
+    }
+
+    /// The deadline for the last requests made while answering (recording the answer
+    /// of an `Idempotency-Key`): half of the reserve kept after `self` for the answer.
+    pub fn for_answer(&self) -> Self {
+        let half = self.answer_by.saturating_duration_since(self.at) / 2;
+        let at = self.at.max(Instant::now()) + half;
+        let at = at.min(self.answer_by);
+        Self {
+            at,
+            answer_by: self.answer_by,
         }
     }
 
@@ -56,6 +80,13 @@ impl Deadline {
     pub fn expired(&self) -> bool {
         self.remaining().is_zero()
     }
+}
+
+/// The part of a budget kept for building and sending the answer once work stops: a
+/// twentieth of it, at most 250 ms (rendering a thousand results takes a few ms; the rest
+/// absorbs a busy scheduler).
+pub fn answer_reserve(budget: Duration) -> Duration {
+    (budget / 20).min(Duration::from_millis(250))
 }
 
 /// Capped exponential backoff with full jitter (sleep a random time in
@@ -139,6 +170,24 @@ mod tests {
         assert!(d.remaining() > Duration::from_secs(29));
         let d = Deadline::for_invocation(0, Duration::ZERO, Duration::from_secs(5));
         assert!(d.remaining() <= Duration::from_secs(5) && !d.expired());
+    }
+
+    #[test]
+    fn work_stops_before_the_budget_ends_to_leave_time_for_the_answer() {
+        let d = Deadline::for_invocation(0, Duration::ZERO, Duration::from_secs(2));
+        assert!(d.remaining() <= Duration::from_millis(1900));
+        assert!(d.remaining() > Duration::from_millis(1800));
+        let d = Deadline::for_invocation(0, Duration::ZERO, Duration::from_secs(25));
+        assert!(d.remaining() <= Duration::from_millis(24_750));
+        assert_eq!(answer_reserve(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn huge_budgets_and_deadlines_do_not_overflow_the_clock() {
+        assert!(!Deadline::after(Duration::MAX).expired());
+        assert!(!Deadline::for_invocation(u64::MAX, Duration::ZERO, Duration::MAX).expired());
+        assert!(!Deadline::for_invocation(0, Duration::MAX, Duration::MAX).expired());
+        assert!(!Deadline::after(Duration::MAX).for_answer().expired());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::config::Limits;
-use crate::deadline::Deadline;
+use crate::deadline::{Backoff, Deadline};
 use crate::dialect::result::{MESSAGE_ERROR, ResultBody, ResultData, ResultMessage};
 use crate::domain::{LinkId, Timestamp};
 use crate::error::RequestError;
@@ -25,9 +25,6 @@ use crate::store::tx::Expect;
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError, keys};
 use crate::web::parse_bulk_body;
-
-/// How often one user is re-read and retried after losing a race to another writer.
-const MAX_ATTEMPTS: u32 = 5;
 
 /// Parses `{"link_ids": [uuid, ...]}` (seed 000).
 pub fn parse_delete_request(body: &[u8], limits: &Limits) -> Result<Vec<LinkId>, RequestError> {
@@ -177,11 +174,7 @@ pub async fn apply_removal_to(
     deadline: Deadline,
 ) -> Result<Vec<RemovalOutcome>, StoreError> {
     let mut seen = HashSet::new();
-    let mut pending: Vec<(LinkId, u32)> = ids
-        .iter()
-        .filter(|id| seen.insert(**id))
-        .map(|id| (*id, 0))
-        .collect();
+    let mut pending: Vec<LinkId> = ids.iter().filter(|id| seen.insert(**id)).copied().collect();
     let now = Timestamp::now();
     let mut fates: HashMap<LinkId, RemovalOutcome> = HashMap::with_capacity(pending.len());
     let mut known = Known::default();
@@ -189,6 +182,7 @@ pub async fn apply_removal_to(
         known.users.insert(user.link_id, Some(user));
     }
     let mut wrote_any = false;
+    let mut backoff = Backoff::default();
     while !pending.is_empty() && !deadline.expired() {
         if let Err(e) = load(store, &pending, removal, &mut known, &deadline).await {
             if !wrote_any {
@@ -200,8 +194,8 @@ pub async fn apply_removal_to(
         let mut next = Vec::new();
         let mut names_in_round = HashSet::new();
         let mut units = Vec::new();
-        let mut planned: HashMap<LinkId, (Option<UserRecord>, NameChange, u32)> = HashMap::new();
-        for (id, attempts) in pending {
+        let mut planned: HashMap<LinkId, (Option<UserRecord>, NameChange)> = HashMap::new();
+        for id in pending {
             let user = match known.users.get(&id) {
                 None => {
                     fates.insert(id, RemovalOutcome::NotProcessed);
@@ -217,7 +211,7 @@ pub async fn apply_removal_to(
             if let Some(name) = registry_name(user, removal)
                 && !names_in_round.insert(name.to_owned())
             {
-                next.push((id, attempts));
+                next.push(id);
                 continue;
             }
             match plan(store, &known, user, removal, actor, now) {
@@ -233,7 +227,7 @@ pub async fn apply_removal_to(
                     change,
                 })) => {
                     units.push(unit);
-                    planned.insert(id, (record.map(|r| *r), change, attempts));
+                    planned.insert(id, (record.map(|r| *r), change));
                 }
                 Ok(None) => {
                     fates.insert(id, RemovalOutcome::NotProcessed);
@@ -244,8 +238,9 @@ pub async fn apply_removal_to(
                 }
             }
         }
+        let mut conflicts = 0usize;
         for (id, fate) in store.apply_units(units, &deadline).await {
-            let Some((record, change, attempts)) = planned.remove(&id) else {
+            let Some((record, change)) = planned.remove(&id) else {
                 continue;
             };
             match fate {
@@ -254,16 +249,21 @@ pub async fn apply_removal_to(
                     known.committed(id, record, &change);
                     fates.insert(id, RemovalOutcome::Applied);
                 }
-                UnitFate::Conflict | UnitFate::ClaimTaken(_) if attempts + 1 < MAX_ATTEMPTS => {
+                // Lost a race: read again and judge again, while the deadline allows.
+                UnitFate::Conflict | UnitFate::ClaimTaken(_) => {
+                    conflicts += 1;
                     known.forget(&id, &[], Some(&change));
-                    next.push((id, attempts + 1));
+                    next.push(id);
                 }
-                _ => {
+                UnitFate::NotProcessed => {
                     fates.insert(id, RemovalOutcome::NotProcessed);
                 }
             }
         }
         pending = next;
+        if conflicts > 0 && !pending.is_empty() && !backoff.wait(&deadline).await {
+            break;
+        }
     }
     Ok(ids
         .iter()
@@ -280,19 +280,19 @@ pub async fn apply_removal_to(
 /// members of those registries.
 async fn load(
     store: &Store,
-    pending: &[(LinkId, u32)],
+    pending: &[LinkId],
     removal: Removal<'_>,
     known: &mut Known,
     deadline: &Deadline,
 ) -> Result<(), StoreError> {
     let users = pending
         .iter()
-        .filter(|(id, _)| !known.users.contains_key(id))
-        .map(|(id, _)| Lookup::User(*id))
+        .filter(|id| !known.users.contains_key(id))
+        .map(|id| Lookup::User(*id))
         .collect();
     known.fetch(store, users, deadline).await?;
     let mut names = HashSet::new();
-    for (id, _) in pending {
+    for id in pending {
         if let Some(Some(u)) = known.users.get(id)
             && let Some(name) = registry_name(u, removal)
         {

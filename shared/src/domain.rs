@@ -57,14 +57,24 @@ pub const MAX_TEXT_CHARS: usize = 1024;
 /// Longest accepted identifier number (card, PIN), in characters.
 pub const MAX_NUMBER_CHARS: usize = 64;
 
+/// Whether `s` holds a C0 control character (U+0000 to U+001F). Names and identifier
+/// numbers are matched exactly and shown by access-control terminals and logs, where a
+/// NUL, an escape sequence or a line break is invisible or harmful; such values are
+/// refused as being of the wrong type.
+pub fn has_control_chars(s: &str) -> bool {
+    s.chars().any(|c| c <= '\u{1F}')
+}
+
 /// A user's display name: the key of name matching, compared exactly (case and spaces count).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserName(String);
 
 impl UserName {
-    /// Accepts 1..=[`MAX_NAME_CHARS`] characters that are not all white space.
+    /// Accepts 1..=[`MAX_NAME_CHARS`] characters that are not all white space and hold no
+    /// control character (see [`has_control_chars`]).
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = !s.trim().is_empty() && s.chars().count() <= MAX_NAME_CHARS;
+        let ok =
+            !s.trim().is_empty() && s.chars().count() <= MAX_NAME_CHARS && !has_control_chars(s);
         ok.then(|| Self(s.to_owned()))
     }
 
@@ -106,8 +116,15 @@ impl FromJson for Text {
 
 /// An instant, stored as a fixed-width UTC RFC 3339 string with milliseconds
 /// (`2026-02-04T01:49:44.209Z`) so that string order is time order in DynamoDB.
+///
+/// Only instants in the years 0000 to 9999 (UTC) exist as values of this type: that is
+/// what RFC 3339 can write and what keeps the stored form fixed-width. Every constructor
+/// returns `None` outside that range instead of overflowing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(OffsetDateTime);
+
+/// The years a [`Timestamp`] may fall in (UTC).
+pub const TIMESTAMP_YEARS: std::ops::RangeInclusive<i32> = 0..=9999;
 
 impl Timestamp {
     /// The current time.
@@ -115,16 +132,24 @@ impl Timestamp {
         Self(OffsetDateTime::now_utc())
     }
 
+    /// `t` in UTC, when it falls in [`TIMESTAMP_YEARS`].
+    fn in_range(t: OffsetDateTime) -> Option<Self> {
+        let utc = t.checked_to_offset(UtcOffset::UTC)?;
+        TIMESTAMP_YEARS.contains(&utc.year()).then_some(Self(utc))
+    }
+
     /// Reads an RFC 3339 date-time with any offset.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         OffsetDateTime::parse(s, &Rfc3339)
             .ok()
-            .map(|t| Self(t.to_offset(UtcOffset::UTC)))
+            .and_then(Self::in_range)
     }
 
     /// Seconds since the Unix epoch.
     pub fn from_unix_seconds(secs: i64) -> Option<Self> {
-        OffsetDateTime::from_unix_timestamp(secs).ok().map(Self)
+        OffsetDateTime::from_unix_timestamp(secs)
+            .ok()
+            .and_then(Self::in_range)
     }
 
     /// The stored form; see the type's documentation.
@@ -142,9 +167,11 @@ impl Timestamp {
         )
     }
 
-    /// This instant moved back by `d`.
-    pub fn minus(&self, d: std::time::Duration) -> Self {
-        Self(self.0 - d)
+    /// This instant moved back by `d`; `None` when that leaves [`TIMESTAMP_YEARS`] (a
+    /// `now-<n>d` filter bound or a retention from client or configuration input).
+    pub fn checked_sub(&self, d: std::time::Duration) -> Option<Self> {
+        let d = time::Duration::try_from(d).ok()?;
+        self.0.checked_sub(d).and_then(Self::in_range)
     }
 
     /// Seconds since the Unix epoch.
@@ -221,7 +248,10 @@ impl FromJson for AuthFactorInput {
             Value::Number(n) if n.is_u64() => n.to_string(),
             _ => return Err(BodyError::WrongType(number_path)),
         };
-        if number.is_empty() || number.chars().count() > MAX_NUMBER_CHARS {
+        if number.is_empty()
+            || number.chars().count() > MAX_NUMBER_CHARS
+            || has_control_chars(&number)
+        {
             return Err(BodyError::WrongType(number_path));
         }
         Ok(AuthFactorInput::Number(Identifier {
@@ -376,6 +406,64 @@ mod tests {
         assert!(UserName::parse("  ").is_none());
         assert!(UserName::parse(&"x".repeat(MAX_NAME_CHARS + 1)).is_none());
         assert!(UserName::parse(" Ann ").is_some());
+    }
+
+    #[test]
+    fn control_characters_in_names_and_numbers_are_the_wrong_type() {
+        for bad in ["Ann\u{0}", "\u{1b}[2JAnn", "Ann\nLee", "\tAnn", "Ann\u{1f}"] {
+            let e = parse(json!({"name": bad, "auth_factors": [{"type": "card", "number": "1"}]}))
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "Wrong JSON body: value `list_items[0].name` was of the wrong type",
+                "{bad:?}"
+            );
+            let e = parse(json!({"name": "Ann", "auth_factors": [
+                {"type": "pin", "number": "1"}, {"type": "card", "number": format!("12{bad}")}
+            ]}))
+            .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "Wrong JSON body: value `list_items[0].auth_factors[1].number` was of the wrong type",
+                "{bad:?}"
+            );
+        }
+        // Just outside the range: DEL and other printable characters stay accepted.
+        assert!(UserName::parse("Ann\u{7f} Lee\u{20}\u{a0}Ö").is_some());
+        assert!(
+            parse(json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "12 34-Ö"}]}))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn timestamps_outside_years_0000_to_9999_do_not_exist() {
+        // In UTC these are past 9999 or before 0000: refused, not a panic.
+        assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:00:00-23:59"), None);
+        assert_eq!(Timestamp::parse_rfc3339("0000-01-01T00:00:00+00:01"), None);
+        assert!(Timestamp::parse_rfc3339("9999-12-31T23:59:59.999Z").is_some());
+        assert!(Timestamp::parse_rfc3339("0000-01-01T00:00:00Z").is_some());
+        assert_eq!(Timestamp::from_unix_seconds(i64::MAX), None);
+        assert_eq!(Timestamp::from_unix_seconds(i64::MIN), None);
+        assert_eq!(Timestamp::from_unix_seconds(253_402_300_800), None);
+        assert_eq!(
+            Timestamp::from_unix_seconds(-62_167_219_200)
+                .unwrap()
+                .to_db_string(),
+            "0000-01-01T00:00:00.000Z"
+        );
+        let now = Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(
+            now.checked_sub(day).unwrap().to_db_string(),
+            "2026-05-31T00:00:00.000Z"
+        );
+        assert_eq!(now.checked_sub(day * 1_000_000), None);
+        assert_eq!(now.checked_sub(std::time::Duration::MAX), None);
+        assert_eq!(
+            now.checked_sub(std::time::Duration::from_secs(u64::MAX)),
+            None
+        );
     }
 
     #[test]

@@ -7,12 +7,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::num::IntErrorKind;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
-use crate::domain::{LinkId, Timestamp};
+use crate::domain::{LinkId, Timestamp, UserName};
 use crate::store::keys;
 use crate::store::records::UserRecord;
 
@@ -97,6 +98,8 @@ pub enum FilterError {
 
 const BOOL: &str = "expected true or false";
 const TIME: &str = "expected an RFC 3339 date-time, Unix seconds, or now-<n><s|m|h|d>";
+const TIME_RANGE: &str = "expected a time between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z";
+const NAME: &str = "expected a user name: 1 to 256 characters, no control characters";
 const UUID: &str = "expected a UUID";
 const UUID_LIST: &str = "expected comma-separated UUIDs";
 const TEXT: &str = "expected a non-empty value of at most 1024 characters";
@@ -135,7 +138,10 @@ impl FilterRequest {
                 "last_login_time_gt" => f.last_login_time_gt = Some(time(key, value, now)?),
                 "last_login_time_lt" => f.last_login_time_lt = Some(time(key, value, now)?),
                 "email" => f.email = Some(text(key, value)?),
-                "name" => f.name = Some(text(key, value)?),
+                "name" => {
+                    let name = UserName::parse(value).ok_or_else(|| invalid(key, NAME))?;
+                    f.name = Some(name.as_str().to_owned());
+                }
                 "role_id" => f.role_id = Some(text(key, value)?),
                 "user_type" => f.user_type = Some(text(key, value)?),
                 "login_ip" => f.login_ip = Some(value.parse().map_err(|_| invalid(key, IP))?),
@@ -180,26 +186,46 @@ fn text(param: &str, v: &str) -> Result<String, FilterError> {
 }
 
 /// RFC 3339, Unix seconds, or `now-<n><unit>` (s, m, h, d) for saved filters.
+///
+/// A well-formed value whose time falls outside the years 0000 to 9999 (`now-999999999999d`,
+/// Unix seconds past 9999) is refused with [`TIME_RANGE`]; nothing here can overflow.
 fn time(param: &str, v: &str, now: Timestamp) -> Result<Timestamp, FilterError> {
-    if let Some(t) = Timestamp::parse_rfc3339(v) {
-        return Ok(t);
-    }
-    if let Ok(secs) = v.parse::<i64>() {
-        return Timestamp::from_unix_seconds(secs).ok_or_else(|| invalid(param, TIME));
-    }
-    let relative = v.strip_prefix("now-").and_then(|rest| {
-        let unit = rest.chars().last()?;
-        let n: u64 = rest[..rest.len() - unit.len_utf8()].parse().ok()?;
-        let secs = match unit {
-            's' => n,
-            'm' => n.checked_mul(60)?,
-            'h' => n.checked_mul(3600)?,
-            'd' => n.checked_mul(86_400)?,
-            _ => return None,
+    let out_of_range = || invalid(param, TIME_RANGE);
+    if let Some(rest) = v.strip_prefix("now-") {
+        let Some(unit) = rest.chars().last() else {
+            return Err(invalid(param, TIME));
         };
-        Some(now.minus(Duration::from_secs(secs)))
-    });
-    relative.ok_or_else(|| invalid(param, TIME))
+        let digits = &rest[..rest.len() - unit.len_utf8()];
+        let unit_secs: u64 = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(invalid(param, TIME)),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(param, TIME));
+        }
+        // Only digits are left: a failure here is a number too large for u64.
+        let n: u64 = digits.parse().map_err(|_| out_of_range())?;
+        let secs = n.checked_mul(unit_secs).ok_or_else(out_of_range)?;
+        return now
+            .checked_sub(Duration::from_secs(secs))
+            .ok_or_else(out_of_range);
+    }
+    match v.parse::<i64>() {
+        Ok(secs) => return Timestamp::from_unix_seconds(secs).ok_or_else(out_of_range),
+        Err(e)
+            if matches!(
+                e.kind(),
+                IntErrorKind::PosOverflow | IntErrorKind::NegOverflow
+            ) =>
+        {
+            return Err(out_of_range());
+        }
+        Err(_) => {}
+    }
+    Timestamp::parse_rfc3339(v).ok_or_else(|| invalid(param, TIME))
 }
 
 /// Where the candidates of a filter come from.
@@ -422,7 +448,10 @@ mod tests {
                 UUID_LIST,
             ),
             ("login_ip=300.1.1.1", "login_ip", IP),
-            ("name=", "name", TEXT),
+            ("name=", "name", NAME),
+            ("name=Ann%0ALee", "name", NAME),
+            ("name=%00", "name", NAME),
+            ("email=", "email", TEXT),
             ("active=true&active=false", "active", ONCE),
         ];
         for (q, param, expected) in cases {
@@ -437,6 +466,80 @@ mod tests {
         let four = "user_id_in=91c615e3-1040-4815-8ecb-039a18b756b1,91c615e3-1040-4815-8ecb-039a18b756b2,\
                     91c615e3-1040-4815-8ecb-039a18b756b3,91c615e3-1040-4815-8ecb-039a18b756b4";
         assert!(matches!(parse(four), Err(FilterError::Invalid { .. })));
+    }
+
+    #[test]
+    fn times_beyond_the_representable_range_are_invalid_values_not_panics() {
+        let cases = [
+            (
+                "create_time_gt=now-999999999999d",
+                "create_time_gt",
+                TIME_RANGE,
+            ),
+            (
+                "last_login_time_lt=now-18446744073709551615s",
+                "last_login_time_lt",
+                TIME_RANGE,
+            ),
+            (
+                "last_login_time_gt=now-18446744073709551616s",
+                "last_login_time_gt",
+                TIME_RANGE,
+            ),
+            (
+                "create_time_lt=now-3074457345618258h",
+                "create_time_lt",
+                TIME_RANGE,
+            ),
+            ("create_time_lt=now-740134d", "create_time_lt", TIME_RANGE),
+            (
+                "create_time_gt=9223372036854775807",
+                "create_time_gt",
+                TIME_RANGE,
+            ),
+            (
+                "create_time_gt=-9223372036854775808",
+                "create_time_gt",
+                TIME_RANGE,
+            ),
+            (
+                "create_time_gt=99999999999999999999",
+                "create_time_gt",
+                TIME_RANGE,
+            ),
+            ("create_time_gt=253402300800", "create_time_gt", TIME_RANGE),
+            ("create_time_gt=now-", "create_time_gt", TIME),
+            ("create_time_gt=now-d", "create_time_gt", TIME),
+            ("create_time_gt=now-%2B5d", "create_time_gt", TIME),
+            ("create_time_gt=now-5%C3%A9", "create_time_gt", TIME),
+            ("create_time_gt=now-%C3%A9", "create_time_gt", TIME),
+            (
+                "create_time_gt=9999-12-31T23:00:00-23:59",
+                "create_time_gt",
+                TIME,
+            ),
+        ];
+        for (q, param, expected) in cases {
+            assert_eq!(parse(q), Err(invalid(param, expected)), "{q}");
+        }
+        let e = parse("create_time_gt=now-999999999999d").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Invalid value for parameter `create_time_gt`: expected a time between \
+             0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+        );
+        // The edges of the range are fine.
+        let f = parse("create_time_gt=now-740133d&create_time_lt=253402300799")
+            .unwrap()
+            .filter;
+        assert_eq!(
+            f.create_time_gt.unwrap().to_db_string(),
+            "0000-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            f.create_time_lt.unwrap().to_db_string(),
+            "9999-12-31T23:59:59.000Z"
+        );
     }
 
     #[test]

@@ -39,6 +39,23 @@ pub struct FilterRun {
     pub sample: Vec<LinkId>,
     /// More users may match: the run stopped at its deadline. Send the same request again.
     pub remaining: bool,
+    /// DynamoDB did not answer some of the run's requests before the deadline (it was
+    /// unreachable, stalled or kept throttling): with nothing deleted (for a dry run,
+    /// nothing matched), the answer is a 503, not an empty success.
+    pub unanswered: bool,
+}
+
+impl FilterRun {
+    /// Nothing was done because DynamoDB could not be reached: no user deleted (for a
+    /// dry run: none matched) and some request unanswered.
+    pub fn failed_outright(&self) -> bool {
+        let nothing = if self.dry_run {
+            self.matched == 0
+        } else {
+            self.deleted.is_empty()
+        };
+        self.unanswered && nothing
+    }
 }
 
 /// Why a filter delete answers without a run.
@@ -59,6 +76,17 @@ pub async fn delete_by_filter(
     actor: &str,
     deadline: Deadline,
 ) -> Result<FilterRun, FilterDeleteError> {
+    // Boxed: the paging loops below nest the removal core's futures deep enough that
+    // the unboxed future of a caller (the clean-up) outgrows the compiler's layout depth.
+    Box::pin(filter_pages(store, request, actor, deadline)).await
+}
+
+async fn filter_pages(
+    store: &Store,
+    request: &FilterRequest,
+    actor: &str,
+    deadline: Deadline,
+) -> Result<FilterRun, FilterDeleteError> {
     let filter = &request.filter;
     let run = Mutex::new(FilterRun {
         dry_run: request.dry_run,
@@ -68,7 +96,9 @@ pub async fn delete_by_filter(
         let run = &run;
         async move {
             if read.incomplete {
-                lock(run).remaining = true;
+                let mut r = lock(run);
+                r.remaining = true;
+                r.unanswered = true;
             }
             let users: Vec<UserRecord> = read
                 .users
@@ -96,6 +126,7 @@ pub async fn delete_by_filter(
                     RemovalOutcome::NotProcessed => {
                         r.not_deleted += 1;
                         r.remaining = true;
+                        r.unanswered = true;
                     }
                     RemovalOutcome::NotFound | RemovalOutcome::Skipped => r.not_deleted += 1,
                 }
@@ -116,6 +147,11 @@ pub async fn delete_by_filter(
         }
         QueryPlan::Name(name) => {
             let fetched = store.get_many([keys::name(&name)], &deadline).await?;
+            if !fetched.unresolved.is_empty() {
+                let mut r = lock(&run);
+                r.remaining = true;
+                r.unanswered = true;
+            }
             let members = match fetched.items.into_values().next() {
                 Some(item) => NameRegistry::from_item(item)?.members(),
                 None => Default::default(),
@@ -131,7 +167,9 @@ pub async fn delete_by_filter(
             let mut page = store.users_by_email(&email, None, &deadline).await?;
             loop {
                 let Some(Page { items, next }) = page else {
-                    lock(&run).remaining = true;
+                    let mut r = lock(&run);
+                    r.remaining = true;
+                    r.unanswered = true;
                     break;
                 };
                 let lane = items
@@ -184,7 +222,9 @@ pub async fn delete_by_filter(
                             .scan_users(expression, segment, segments, start, &deadline)
                             .await?;
                         let Some(Page { items, next }) = page else {
-                            lock(run).remaining = true;
+                            let mut r = lock(run);
+                            r.remaining = true;
+                            r.unanswered = true;
                             return Ok::<_, StoreError>(());
                         };
                         process(Read {
@@ -235,6 +275,15 @@ pub struct PurgeRun {
 /// Purges users soft-deleted before `deleted_before`, found through the sparse
 /// `deleted-index` (one Query per shard, oldest first), never by scanning.
 pub async fn purge_soft_deleted(
+    store: &Store,
+    deleted_before: Timestamp,
+    actor: &str,
+    deadline: Deadline,
+) -> Result<PurgeRun, StoreError> {
+    Box::pin(purge_shards(store, deleted_before, actor, deadline)).await
+}
+
+async fn purge_shards(
     store: &Store,
     deleted_before: Timestamp,
     actor: &str,

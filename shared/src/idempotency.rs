@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::deadline::Deadline;
 use crate::error::RequestError;
 use crate::store::keys::key_item;
-use crate::store::{Item, Store, StoreError, request_error};
+use crate::store::{Item, Store, StoreError, bounded, request_error};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -97,6 +97,9 @@ pub enum BeginError {
 pub struct Claim {
     pk: String,
     fingerprint: String,
+    /// Drawn per claim: a condition failing on a record that carries it is our own
+    /// claim, written by an attempt whose answer was lost.
+    holder: String,
 }
 
 /// Reads the key and claims it, or finds the earlier answer. `operation` names the
@@ -122,15 +125,18 @@ pub async fn begin(
             hex(&Sha256::digest(format!("{subject}\n{key}")))
         ),
         fingerprint: fingerprint(req),
+        holder: uuid::Uuid::new_v4().simple().to_string(),
     };
     let now = epoch_millis();
-    let lease_until = now + deadline.remaining().as_millis() as u64 + 1000;
+    let remaining_ms = u64::try_from(deadline.remaining().as_millis()).unwrap_or(u64::MAX);
+    let lease_until = now.saturating_add(remaining_ms).saturating_add(1000);
     let mut item = key_item(&claim.pk);
     item.insert("state".into(), s("pending"));
     item.insert("fingerprint".into(), s(&claim.fingerprint));
+    item.insert("holder".into(), s(&claim.holder));
     item.insert("lease_until".into(), n(lease_until));
     item.insert("expires_at".into(), n(now / 1000 + RETENTION.as_secs()));
-    let sent = store
+    let request = store
         .client()
         .put_item()
         .table_name(store.table())
@@ -144,8 +150,10 @@ pub async fn begin(
         .expression_attribute_values(":now_ms", n(now))
         .expression_attribute_values(":pending", s("pending"))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
+        .send();
+    let sent = bounded(deadline, request)
+        .await
+        .ok_or(StoreError::Unanswered("PutItem"))?;
     let old = match sent {
         Ok(_) => return Ok(Begin::Claimed(claim)),
         Err(e) => match e.as_service_error() {
@@ -155,6 +163,10 @@ pub async fn begin(
             _ => return Err(request_error("PutItem", e).into()),
         },
     };
+    if text(&old, "holder") == Some(claim.holder.as_str()) {
+        // Our own claim: an attempt whose answer was lost had written it.
+        return Ok(Begin::Claimed(claim));
+    }
     if text(&old, "fingerprint") != Some(claim.fingerprint.as_str()) {
         return Err(Refusal::Mismatch.into());
     }
@@ -167,7 +179,7 @@ pub async fn begin(
 impl Claim {
     /// Keeps a successful answer for the key's retries; releases the key after any
     /// other answer (or one too large to keep), so the request can be sent again.
-    pub async fn finish(self, store: &Store, response: &Response<Body>) {
+    pub async fn finish(self, store: &Store, response: &Response<Body>, deadline: &Deadline) {
         let body: &[u8] = response.body().as_ref();
         let keep = response.status().is_success() && body.len() <= MAX_STORED_BODY;
         let mut item = key_item(&self.pk);
@@ -190,14 +202,16 @@ impl Claim {
             item.insert("state".into(), s("released"));
             item.insert("expires_at".into(), n(0));
         }
-        let result = store
+        let request = store
             .client()
             .put_item()
             .table_name(store.table())
             .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| request_error("PutItem", e));
+            .send();
+        let result = match bounded(&deadline.for_answer(), request).await {
+            Some(sent) => sent.map_err(|e| request_error("PutItem", e)),
+            None => Err(StoreError::Unanswered("PutItem")),
+        };
         if let Err(e) = result {
             // The answer still goes out; a retry with this key finds it pending until
             // the lease ends, then runs again.
@@ -226,7 +240,7 @@ where
         Ok(Begin::NoKey) => run().await,
         Ok(Begin::Claimed(claim)) => {
             let response = run().await;
-            claim.finish(store, &response).await;
+            claim.finish(store, &response, deadline).await;
             response
         }
         Ok(Begin::Replay(response)) => {

@@ -13,6 +13,8 @@ pub mod domain;
 pub mod error;
 pub mod filter;
 pub mod filter_delete;
+#[cfg(test)]
+mod hostile_input;
 pub mod idempotency;
 pub mod json;
 pub mod metrics;

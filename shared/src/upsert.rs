@@ -8,15 +8,16 @@
 //!    identifier number with an earlier item of the request waits for a later round, so
 //!    duplicates inside one request apply in request order (`created`, then `updated`).
 //! 4. Per round, state is read in batches (users, name registries, time profiles; at most
-//!    two `BatchGetItem` phases), each item is resolved to a write, and writes run:
-//!    - an update that keeps the user's name and identifiers is a plain put in a
-//!      `BatchWriteItem` (25 per call);
-//!    - anything that creates a user, changes its name or its identifiers is one
-//!      conditional transaction with its identifier claims and registry changes, packed
-//!      up to 100 actions per `TransactWriteItems`. A cancelled transaction is retried
-//!      without the users whose claims failed (`number_taken_by_another_identifier`);
-//!      a user whose own condition failed was changed concurrently and is re-read.
-//! 5. Whatever DynamoDB did not take before the deadline is answered `not_processed`.
+//!    three `BatchGetItem` phases), each item is resolved to a write, and writes run as
+//!    conditional units packed up to 100 actions per `TransactWriteItems`: every user
+//!    write is conditional on what was read (absent for a create, the version read for
+//!    an update), together with its identifier claims and registry changes when it has
+//!    any. A cancelled transaction is retried without the users whose claims failed
+//!    (`number_taken_by_another_identifier`); a user whose own condition failed was
+//!    changed concurrently and is re-read and planned again — until the deadline, backing
+//!    off between such rounds. A user deleted between this request's read and its write
+//!    stays deleted: the item answers `entity_not_found`.
+//! 5. Whatever DynamoDB did not confirm before the deadline is answered `not_processed`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
@@ -25,22 +26,18 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use base64::Engine;
 
 use crate::config::Limits;
-use crate::deadline::Deadline;
+use crate::deadline::{Backoff, Deadline};
 use crate::domain::{AuthFactorInput, Identifier, LinkId, Timestamp, UserInput};
 use crate::error::RequestError;
 use crate::json::Field;
 use crate::outcome::{ExtendedInfo, ItemOutcome};
 use crate::state::{Known, Lookup, NameChange};
-use crate::store::batch::{WriteOp, WriteStatus};
 use crate::store::keys;
 use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::tx::{Expect, Takeover};
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError};
 use crate::web::parse_bulk_body;
-
-/// How often one item is re-read and retried after losing a race to another writer.
-const MAX_ATTEMPTS: u32 = 5;
 
 /// Parses and validates a whole request body: `{"list_items": [user, ...]}`.
 pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Vec<UserInput>, RequestError> {
@@ -57,7 +54,10 @@ struct Prepared {
     factors: Vec<StoredFactor>,
     identifiers: BTreeSet<Identifier>,
     face_bytes: usize,
-    attempts: u32,
+    /// This request planned an update of the item's user (named by `link_id`) and lost
+    /// the write to a concurrent change: if the user is gone when read again, it was
+    /// deleted meanwhile and must stay deleted.
+    seen_existing: bool,
     /// Claims found naming users that no longer hold the number: taken over on retry.
     takeovers: BTreeMap<Identifier, Takeover>,
 }
@@ -172,15 +172,12 @@ struct Write {
     claimed: Vec<Identifier>,
 }
 
-enum WriteKind {
-    /// A plain put in a `BatchWriteItem`.
-    Batch,
-    /// One conditional transaction; `claims` and `releases` index into `actions`.
-    Tx {
-        actions: Vec<TransactWriteItem>,
-        claims: Range<usize>,
-        releases: Range<usize>,
-    },
+/// One conditional unit; `claims` and `releases` index into `actions`.
+#[derive(Default)]
+struct WriteKind {
+    actions: Vec<TransactWriteItem>,
+    claims: Range<usize>,
+    releases: Range<usize>,
 }
 
 enum Plan {
@@ -231,7 +228,7 @@ pub async fn upsert_users(
                     factors,
                     identifiers,
                     face_bytes,
-                    attempts: 0,
+                    seen_existing: false,
                     takeovers: BTreeMap::new(),
                 });
             }
@@ -247,6 +244,7 @@ pub async fn upsert_users(
     };
     let mut known = Known::default();
     let mut wrote_any = false;
+    let mut backoff = Backoff::default();
     while !pending.is_empty() {
         if deadline.expired() {
             break;
@@ -269,6 +267,7 @@ pub async fn upsert_users(
             }
         }
         let mut claim_failures = Vec::new();
+        let mut conflicts = 0usize;
         let (runnable, deferred) = split_overlapping(writes);
         next.extend(deferred);
         for (w, fate) in run.execute(runnable).await {
@@ -280,8 +279,11 @@ pub async fn upsert_users(
                 }
                 Fate::ClaimFailed(idents) => claim_failures.push((w, idents)),
                 Fate::Conflict => {
+                    conflicts += 1;
                     known.forget(&w.id, &[], Some(&w.change));
-                    requeue(w.item, &mut known, &mut next, &mut outcomes);
+                    let mut item = w.item;
+                    item.seen_existing |= w.success.info == ExtendedInfo::Updated;
+                    requeue(item, &mut known, &mut next);
                 }
                 Fate::NotProcessed => {
                     outcomes[w.item.index] = Some(ItemOutcome::upsert(
@@ -298,11 +300,16 @@ pub async fn upsert_users(
                     outcomes[w.item.index] =
                         Some(ItemOutcome::upsert(w.failure_link, final_info, w.has_dup));
                 }
-                None => requeue(w.item, &mut known, &mut next, &mut outcomes),
+                None => requeue(w.item, &mut known, &mut next),
             }
         }
         next.sort_by_key(|p| p.index);
         pending = next;
+        // Lost races: let the concurrent writers finish before reading again (jittered,
+        // so that requests racing for one name or number do not meet again in step).
+        if conflicts > 0 && !pending.is_empty() && !backoff.wait(&deadline).await {
+            break;
+        }
     }
     for p in pending {
         outcomes[p.index] = Some(ItemOutcome::upsert(
@@ -319,27 +326,15 @@ pub async fn upsert_users(
         .collect())
 }
 
-/// Puts an item back for another attempt after re-reading its state.
-fn requeue(
-    mut item: Prepared,
-    known: &mut Known,
-    next: &mut Vec<Prepared>,
-    outcomes: &mut [Option<ItemOutcome>],
-) {
-    item.attempts += 1;
+/// Puts an item back for another attempt after re-reading its state. Lost races are
+/// retried for as long as the deadline allows: each one means another writer's change
+/// was applied, so the directory as a whole makes progress.
+fn requeue(item: Prepared, known: &mut Known, next: &mut Vec<Prepared>) {
     if let Some(id) = item.input.link_id {
         known.users.remove(&id);
     }
     known.names.remove(item.input.name.as_str());
-    if item.attempts >= MAX_ATTEMPTS {
-        outcomes[item.index] = Some(ItemOutcome::upsert(
-            item.input.link_id,
-            ExtendedInfo::NotProcessed,
-            false,
-        ));
-    } else {
-        next.push(item);
-    }
+    next.push(item);
 }
 
 /// Keeps the writes of a round that touch distinct items; the others wait a round.
@@ -462,6 +457,18 @@ impl Run<'_> {
         // Who the item is about.
         let (id, existing): (LinkId, Option<&UserRecord>) = match input.link_id {
             Some(id) => match known.users.get(&id) {
+                // Deleted after this request read it: it stays deleted.
+                Some(None) if item.seen_existing => {
+                    let has_dup = known
+                        .live_others(name, Some(&id))
+                        .is_some_and(|others| !others.is_empty());
+                    return Ok(final_outcome(
+                        item.index,
+                        Some(id),
+                        ExtendedInfo::EntityNotFound,
+                        has_dup,
+                    ));
+                }
                 Some(u) => (id, u.as_ref()),
                 None => return not_processed(Some(id)),
             },
@@ -533,41 +540,33 @@ impl Run<'_> {
         touched.extend(item.takeovers.values().map(|t| keys::user(&t.owner)));
 
         let mut claimed = Vec::new();
-        let kind = if existing.is_some()
-            && change.actions.is_empty()
-            && added.is_empty()
-            && removed.is_empty()
-        {
-            WriteKind::Batch
-        } else {
-            let expect = match existing {
-                Some(u) => Expect::Version(u.version),
-                None => Expect::Absent,
-            };
-            let mut actions = vec![self.store.put_user(&record, expect)?];
-            for i in &added {
-                match item.takeovers.get(*i) {
-                    Some(previous) => {
-                        actions.extend(self.store.take_over(i, &id, previous)?);
-                        claimed.extend([(*i).clone(), (*i).clone()]);
-                    }
-                    None => {
-                        actions.push(self.store.claim(i, &id)?);
-                        claimed.push((*i).clone());
-                    }
+        let expect = match existing {
+            Some(u) => Expect::Version(u.version),
+            None => Expect::Absent,
+        };
+        let mut actions = vec![self.store.put_user(&record, expect)?];
+        for i in &added {
+            match item.takeovers.get(*i) {
+                Some(previous) => {
+                    actions.extend(self.store.take_over(i, &id, previous)?);
+                    claimed.extend([(*i).clone(), (*i).clone()]);
+                }
+                None => {
+                    actions.push(self.store.claim(i, &id)?);
+                    claimed.push((*i).clone());
                 }
             }
-            let claims = 1..actions.len();
-            for i in &removed {
-                actions.push(self.store.release(i, &id)?);
-            }
-            let releases = claims.end..actions.len();
-            actions.append(&mut change.actions);
-            WriteKind::Tx {
-                actions,
-                claims,
-                releases,
-            }
+        }
+        let claims = 1..actions.len();
+        for i in &removed {
+            actions.push(self.store.release(i, &id)?);
+        }
+        let releases = claims.end..actions.len();
+        actions.append(&mut change.actions);
+        let kind = WriteKind {
+            actions,
+            claims,
+            releases,
         };
         let bytes = item.face_bytes + 2048;
         Ok(Plan::Write(Box::new(Write {
@@ -638,46 +637,27 @@ impl Run<'_> {
         }
     }
 
-    /// Runs a round's writes: plain puts batched, transactions packed and retried.
+    /// Runs a round's writes: conditional units packed into transactions and retried.
     async fn execute(&self, writes: Vec<Write>) -> Vec<(Write, Fate)> {
-        let mut ops = Vec::new();
-        let mut units = Vec::new();
         let mut fates: Vec<Option<Fate>> = Vec::with_capacity(writes.len());
         let mut writes = writes;
+        let mut units = Vec::with_capacity(writes.len());
         for (i, w) in writes.iter_mut().enumerate() {
             fates.push(None);
-            match std::mem::replace(&mut w.kind, WriteKind::Batch) {
-                WriteKind::Batch => match w.record.to_item() {
-                    Ok(item) => ops.push((i, WriteOp::Put(item))),
-                    Err(e) => {
-                        tracing::error!(error = ?e, "user could not be encoded");
-                        fates[i] = Some(Fate::NotProcessed);
-                    }
-                },
-                WriteKind::Tx {
-                    actions,
-                    claims,
-                    releases,
-                } => units.push(Unit {
-                    tag: i,
-                    actions,
-                    claims,
-                    releases,
-                    bytes: w.bytes,
-                }),
-            }
-        }
-        let (written, applied) = tokio::join!(
-            self.store.write_many(ops, &self.deadline),
-            self.store.apply_units(units, &self.deadline)
-        );
-        for (i, status) in written {
-            fates[i] = Some(match status {
-                WriteStatus::Written => Fate::Applied,
-                WriteStatus::NotProcessed => Fate::NotProcessed,
+            let WriteKind {
+                actions,
+                claims,
+                releases,
+            } = std::mem::take(&mut w.kind);
+            units.push(Unit {
+                tag: i,
+                actions,
+                claims,
+                releases,
+                bytes: w.bytes,
             });
         }
-        for (i, fate) in applied {
+        for (i, fate) in self.store.apply_units(units, &self.deadline).await {
             fates[i] = Some(match fate {
                 UnitFate::Applied => Fate::Applied,
                 UnitFate::ClaimTaken(failed) => {

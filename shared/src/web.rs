@@ -96,6 +96,22 @@ pub fn parse_bulk_body<T>(
         .collect()
 }
 
+/// Seconds a 503's `Retry-After` asks the client to wait: DynamoDB was unreachable,
+/// stalled or throttling for the whole request, which rarely clears within a second.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// Adds `Retry-After` to a 503 answer (every dialect's request errors pass here); other
+/// answers are returned as they are.
+pub fn with_retry_after(mut response: Response<Body>) -> Response<Body> {
+    if response.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(RETRY_AFTER_SECS),
+        );
+    }
+    response
+}
+
 /// A JSON answer.
 pub fn json_response(status: http::StatusCode, value: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_string(value)

@@ -1,45 +1,38 @@
-//! SDK-level fault injection over the real DynamoDB Local: the first batch calls have
-//! part of their items held back and reported as `UnprocessedItems` / `UnprocessedKeys`,
-//! exactly as DynamoDB does under load. Held-back items are really not written (or not
-//! read), so the table shows whether the code resubmitted them.
+//! SDK-level fault injection over the real DynamoDB Local: the first batch reads have
+//! part of their keys held back and reported as `UnprocessedKeys`, exactly as DynamoDB
+//! does under load. Held-back keys are really not read, so a wrong decision on an
+//! unread user shows in the answer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
-use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemInput, BatchWriteItemOutput};
-use aws_sdk_dynamodb::types::{KeysAndAttributes, WriteRequest};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextMut, FinalizerInterceptorContextMut,
+    BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextMut,
 };
+use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
-/// Holds back half of the items of the first `write_calls` `BatchWriteItem` calls and of
-/// the first `read_calls` `BatchGetItem` calls.
+/// Holds back half of the keys of the first `read_calls` `BatchGetItem` calls.
 #[derive(Clone, Debug, Default)]
 pub struct Unprocessed {
-    writes_left: Arc<AtomicUsize>,
     reads_left: Arc<AtomicUsize>,
-    held_writes: Arc<AtomicUsize>,
     held_reads: Arc<AtomicUsize>,
 }
 
 impl Unprocessed {
-    /// Affects the first `write_calls` writes and `read_calls` reads.
-    pub fn new(write_calls: usize, read_calls: usize) -> Self {
+    /// Affects the first `read_calls` reads.
+    pub fn new(read_calls: usize) -> Self {
         Self {
-            writes_left: Arc::new(AtomicUsize::new(write_calls)),
             reads_left: Arc::new(AtomicUsize::new(read_calls)),
             ..Self::default()
         }
-    }
-
-    /// Write requests held back so far.
-    pub fn held_writes(&self) -> usize {
-        self.held_writes.load(Ordering::SeqCst)
     }
 
     /// Keys held back so far.
@@ -52,12 +45,6 @@ fn take_one(counter: &AtomicUsize) -> bool {
     counter
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
-}
-
-#[derive(Clone, Debug)]
-struct HeldWrites(String, Vec<WriteRequest>);
-impl Storable for HeldWrites {
-    type Storer = StoreReplace<Self>;
 }
 
 #[derive(Clone, Debug)]
@@ -78,17 +65,7 @@ impl Intercept for Unprocessed {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let input = context.input_mut();
-        if let Some(w) = input.downcast_mut::<BatchWriteItemInput>() {
-            if let Some((table, reqs)) = w.request_items.as_mut().and_then(|m| m.iter_mut().next())
-                && reqs.len() > 1
-                && take_one(&self.writes_left)
-            {
-                let held = reqs.split_off(reqs.len() / 2);
-                self.held_writes.fetch_add(held.len(), Ordering::SeqCst);
-                cfg.interceptor_state()
-                    .store_put(HeldWrites(table.clone(), held));
-            }
-        } else if let Some(g) = input.downcast_mut::<BatchGetItemInput>()
+        if let Some(g) = input.downcast_mut::<BatchGetItemInput>()
             && let Some((table, ka)) = g.request_items.as_mut().and_then(|m| m.iter_mut().next())
             && ka.keys.len() > 1
             && take_one(&self.reads_left)
@@ -112,21 +89,126 @@ impl Intercept for Unprocessed {
         let Some(Ok(output)) = context.output_or_error_mut() else {
             return Ok(());
         };
-        if let Some(HeldWrites(table, held)) = cfg.load::<HeldWrites>().cloned()
-            && let Some(out) = output.downcast_mut::<BatchWriteItemOutput>()
-        {
-            out.unprocessed_items
-                .get_or_insert_with(Default::default)
-                .entry(table)
-                .or_default()
-                .extend(held);
-        }
         if let Some(HeldKeys(table, held)) = cfg.load::<HeldKeys>().cloned()
             && let Some(out) = output.downcast_mut::<BatchGetItemOutput>()
         {
             out.unprocessed_keys
                 .get_or_insert_with(Default::default)
                 .insert(table, held);
+        }
+        Ok(())
+    }
+}
+
+/// Lets DynamoDB apply the first `times` attempts of `operation` and then drops their
+/// answers, as a connection reset on the way back does: the SDK sees a transport error
+/// and the caller cannot know from it whether the write was applied.
+#[derive(Clone, Debug)]
+pub struct LostAnswers {
+    operation: &'static str,
+    left: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl LostAnswers {
+    /// Drops the answers of the first `times` attempts of `operation`.
+    pub fn new(operation: &'static str, times: usize) -> Self {
+        Self {
+            operation,
+            left: Arc::new(AtomicUsize::new(times)),
+            dropped: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Answers dropped so far.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for LostAnswers {
+    fn name(&self) -> &'static str {
+        "LostAnswers"
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let ours = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == self.operation);
+        if let Some(result) = context.output_or_error_mut()
+            && ours
+            && result.is_ok()
+            && take_one(&self.left)
+        {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+            *result = Err(OrchestratorError::connector(ConnectorError::io(
+                "connection reset after the request was sent".into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `hook` once, just before the first `operation` request is transmitted (after
+/// the caller read what it plans on): a concurrent change landing between a read and the
+/// write that depends on it. The hook blocks that request until it returns, so the
+/// test's runtime must be multi-threaded.
+#[derive(Clone)]
+pub struct BeforeFirst {
+    operation: &'static str,
+    hook: Arc<std::sync::Mutex<Option<Hook>>>,
+}
+
+/// What [`BeforeFirst`] runs.
+type Hook = Box<dyn FnOnce() + Send>;
+
+impl std::fmt::Debug for BeforeFirst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BeforeFirst")
+            .field("operation", &self.operation)
+            .finish()
+    }
+}
+
+impl BeforeFirst {
+    /// Runs `hook` before the first `operation`.
+    pub fn new(operation: &'static str, hook: impl FnOnce() + Send + 'static) -> Self {
+        Self {
+            operation,
+            hook: Arc::new(std::sync::Mutex::new(Some(Box::new(hook)))),
+        }
+    }
+
+    /// Whether the hook ran.
+    pub fn ran(&self) -> bool {
+        self.hook.lock().map(|h| h.is_none()).unwrap_or(false)
+    }
+}
+
+impl Intercept for BeforeFirst {
+    fn name(&self) -> &'static str {
+        "BeforeFirst"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == self.operation)
+        {
+            let hook = self.hook.lock().ok().and_then(|mut h| h.take());
+            if let Some(hook) = hook {
+                tokio::task::block_in_place(hook);
+            }
         }
         Ok(())
     }

@@ -4,12 +4,12 @@
 
 pub mod faults;
 pub mod iam;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Builder as ConfigBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
@@ -67,6 +67,9 @@ pub struct Options {
     pub vars: Vec<(&'static str, String)>,
     /// An interceptor added to the app's client (fault injection).
     pub interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
+    /// Where the app's client sends its requests instead of DynamoDB Local (a
+    /// [`proxy::Proxy`] in front of it); setup and inspection still go direct.
+    pub endpoint: Option<String>,
 }
 
 impl TestApp {
@@ -104,9 +107,12 @@ impl TestApp {
         let config = Config::from_vars(&vars).expect("config");
         let calls = CallCounter::default();
         let iam = iam::IamRecorder::default();
-        let mut builder = ConfigBuilder::from(&sdk)
+        let mut builder = shared::app::client_config(&sdk)
             .interceptor(calls.clone())
             .interceptor(iam.clone());
+        if let Some(endpoint) = options.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
         if let Some(i) = options.interceptor {
             builder = builder.interceptor(i);
         }
@@ -263,7 +269,10 @@ impl TestApp {
 
     /// Moves a soft-deleted user's `deleted_at` back by `age`.
     pub async fn backdate_soft_delete(&self, id: &str, age: Duration) {
-        let at = shared::domain::Timestamp::now().minus(age).to_db_string();
+        let at = shared::domain::Timestamp::now()
+            .checked_sub(age)
+            .expect("an age within the years 0000 to 9999")
+            .to_db_string();
         self.raw
             .update_item()
             .table_name(&self.table)

@@ -7,8 +7,9 @@ use shared::app::App;
 use shared::cleanup::{CleanupInput, run_cleanup};
 use shared::deadline::Deadline;
 
-/// Handles one scheduled event. A misconfigured saved filter fails the invocation (after
-/// the rest of the work is done and logged) so that it shows in the function's errors.
+/// Handles one scheduled event. A misconfigured saved filter or an unusable
+/// `retention_days` fails the invocation (after the rest of the work is done and logged)
+/// so that it shows in the function's errors.
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let config = &app.config;
     let deadline = Deadline::for_invocation(
@@ -40,7 +41,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error
     );
     let body = serde_json::to_value(&summary)?;
     if summary.has_errors() {
-        return Err(format!("cleanup ran with invalid saved filters: {body}").into());
+        return Err(format!("cleanup ran with invalid input: {body}").into());
     }
     Ok(body)
 }

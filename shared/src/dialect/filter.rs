@@ -97,7 +97,7 @@ pub fn error(err: &RequestError) -> Response<Body> {
         "success": false,
         "error": {"message": message, "code": code, "reason": reason},
     });
-    json_response(err.status(), &body)
+    web::with_retry_after(json_response(err.status(), &body))
 }
 
 /// The 200 answer: what was deleted (or would be, for a dry run) and whether more remain.
@@ -158,6 +158,14 @@ pub async fn serve(app: &App, req: &Request) -> Response<Body> {
             let result = delete_by_filter(&app.store, &request, subject, deadline).await;
             let calls = app.calls.snapshot().since(&before);
             match result {
+                Ok(run) if run.failed_outright() => {
+                    tracing::error!(
+                        dry_run = run.dry_run,
+                        dynamodb_calls = %calls,
+                        "filter delete: DynamoDB could not be reached, nothing done"
+                    );
+                    error(&RequestError::Unavailable)
+                }
                 Ok(run) => {
                     tracing::info!(
                         dry_run = run.dry_run,

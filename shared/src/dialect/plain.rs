@@ -19,7 +19,10 @@ use crate::web::{self, json_response};
 
 /// A request-level error: `{"error": "<text>"}` with its status.
 pub fn error(err: &RequestError) -> Response<Body> {
-    json_response(err.status(), &json!({ "error": err.to_string() }))
+    web::with_retry_after(json_response(
+        err.status(),
+        &json!({ "error": err.to_string() }),
+    ))
 }
 
 /// The 200 answer: `{"result": [...]}`, one entry per item in request order.
@@ -62,6 +65,15 @@ where
         let result = service(principal, input, deadline).await;
         let calls = app.calls.snapshot().since(&before);
         match result {
+            Ok(outcomes) if nothing_confirmed(&outcomes) => {
+                tracing::error!(
+                    operation,
+                    items = outcomes.len(),
+                    dynamodb_calls = %calls,
+                    "{operation}: DynamoDB confirmed nothing before the deadline"
+                );
+                error(&RequestError::Unavailable)
+            }
             Ok(outcomes) => {
                 let mut counts: BTreeMap<String, usize> = BTreeMap::new();
                 for o in &outcomes {
@@ -87,6 +99,16 @@ where
         }
     })
     .await
+}
+
+/// Every item is `not_processed`: DynamoDB could not be reached (or kept throttling)
+/// for the whole request, nothing was applied and no item has an answer of its own, so
+/// the request is answered 503 as a whole rather than 200 with nothing done.
+pub fn nothing_confirmed(outcomes: &[ItemOutcome]) -> bool {
+    !outcomes.is_empty()
+        && outcomes
+            .iter()
+            .all(|o| o.info == crate::outcome::ExtendedInfo::NotProcessed)
 }
 
 #[cfg(test)]

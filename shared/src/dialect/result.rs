@@ -61,6 +61,16 @@ pub struct ResultBody {
     pub text: Option<String>,
 }
 
+impl ResultBody {
+    /// No id was applied and every message is a 503 (not processed): DynamoDB could not
+    /// be reached or kept throttling for the whole request, so the request is answered
+    /// 503 as a whole.
+    pub fn nothing_confirmed(&self) -> bool {
+        let applied = self.data.as_ref().is_some_and(|d| !d.ids.is_empty());
+        !applied && !self.messages.is_empty() && self.messages.iter().all(|m| m.code == 503)
+    }
+}
+
 /// `type` of every message this service emits (an error).
 pub const MESSAGE_ERROR: i32 = 1;
 
@@ -99,7 +109,7 @@ pub fn request_error_in(err: &RequestError, body: Format, answer: Format) -> Res
         data: None,
         text: None,
     };
-    respond(err.status(), &result, answer)
+    web::with_retry_after(respond(err.status(), &result, answer))
 }
 
 /// The `messages` entry of a request-level error, for a body read as `body`.
@@ -394,6 +404,15 @@ where
         let result = service(principal, input, deadline).await;
         let calls = app.calls.snapshot().since(&before);
         match result {
+            Ok(body) if body.nothing_confirmed() => {
+                tracing::error!(
+                    operation,
+                    ids,
+                    dynamodb_calls = %calls,
+                    "{operation}: DynamoDB confirmed nothing before the deadline"
+                );
+                refuse(&RequestError::Unavailable)
+            }
             Ok(body) => {
                 tracing::info!(
                     operation,

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::records::UserRecord;
-use super::{Failure, Item, Store, StoreError, classify, keys, request_error};
+use super::{Failure, Item, Store, StoreError, bounded, classify, keys, request_error};
 use crate::deadline::{Backoff, Deadline};
 use crate::domain::LinkId;
 use crate::filter::Expression;
@@ -134,7 +134,7 @@ fn user_ids(items: Vec<Item>) -> Vec<LinkId> {
 }
 
 /// Sends a request, backing off on throttling until the deadline. `Ok(None)`: still
-/// throttled at the deadline.
+/// throttled, failing or unanswered at the deadline.
 async fn retrying<T, E, R, F, Fut>(
     operation: &'static str,
     deadline: &Deadline,
@@ -148,7 +148,11 @@ where
 {
     let mut backoff = Backoff::default();
     loop {
-        match send().await {
+        let Some(sent) = bounded(deadline, send()).await else {
+            tracing::warn!(operation, "no answer before the deadline");
+            return Ok(None);
+        };
+        match sent {
             Ok(out) => return Ok(Some(out)),
             Err(e) if classify(&e) == Failure::Retryable => {
                 tracing::warn!(operation, error = %e, "throttled or failed transiently");

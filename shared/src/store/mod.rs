@@ -17,14 +17,21 @@ pub mod batch;
 pub mod find;
 pub mod keys;
 pub mod records;
+pub mod token;
 pub mod tx;
 pub mod units;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::deadline::Deadline;
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -35,6 +42,9 @@ pub struct Store {
     client: Client,
     table: String,
     concurrency: usize,
+    /// How long transactions have recently taken (shared by the invocations of a warm
+    /// function).
+    tx_latency: Arc<Latency>,
 }
 
 impl Store {
@@ -45,6 +55,7 @@ impl Store {
             client,
             table: table.into(),
             concurrency: concurrency.max(1),
+            tx_latency: Arc::default(),
         }
     }
 
@@ -64,6 +75,39 @@ impl Store {
     }
 }
 
+/// A moving average of how long a kind of request takes to be answered (answers only:
+/// requests that timed out are not samples).
+///
+/// A write that cannot be answered before the deadline should not be sent: the function
+/// would answer without knowing its fate, and DynamoDB may apply it afterwards. Writes
+/// are therefore started only while the time left exceeds the recent latency.
+#[derive(Debug, Default)]
+pub(crate) struct Latency {
+    /// Exponentially weighted moving average in microseconds (weight 1/8 per sample);
+    /// 0 until the first sample.
+    micros: AtomicU64,
+}
+
+impl Latency {
+    /// Adds a sample.
+    pub(crate) fn record(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        // Concurrent updates may lose a sample; an average does not need every one.
+        let old = self.micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.micros.store(new, Ordering::Relaxed);
+    }
+
+    /// The expected time of the next request.
+    pub(crate) fn expected(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+}
+
 /// A failure of the store that is not an outcome of an item.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,6 +121,10 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A DynamoDB request had no answer before the deadline (a stalled connection, a
+    /// server that does not respond); a write may or may not have been applied.
+    #[error("DynamoDB {0} was not answered before the deadline")]
+    Unanswered(&'static str),
     /// A stored item does not have the shape this code writes.
     #[error("stored item {pk} could not be read")]
     Corrupt {
@@ -92,6 +140,20 @@ pub enum StoreError {
     /// A request could not be built (a bug, never client input).
     #[error("request could not be built")]
     Build(#[from] aws_sdk_dynamodb::error::BuildError),
+}
+
+/// Runs one DynamoDB request — connecting, every attempt and the SDK's own retries — for
+/// at most the time left before `deadline`; `None` when it had not finished by then (the
+/// request is abandoned). Every request of the store goes through here, so a stalled or
+/// restarting DynamoDB can never hold an answer past its deadline. A write abandoned this
+/// way may still have been applied: callers treat it as unconfirmed, never as done.
+pub(crate) async fn bounded<F: Future>(deadline: &Deadline, request: F) -> Option<F::Output> {
+    let left = deadline.remaining();
+    if left.is_zero() {
+        // Not even started: polled once, a request would already be built and signed.
+        return None;
+    }
+    tokio::time::timeout(left, request).await.ok()
 }
 
 /// How an SDK error should be handled by the retry loops.

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::keys::{self, PK, key_item};
 use super::records::UserRecord;
-use super::{Failure, Store, StoreError, classify, request_error};
+use super::{Failure, Store, StoreError, bounded, classify, request_error};
+use crate::deadline::Deadline;
 use crate::domain::{Identifier, LinkId};
 use crate::filter::Expression;
 
@@ -56,20 +57,49 @@ pub enum TxResult {
     Committed,
     /// Nothing applied; one reason per action, in order.
     Cancelled(Vec<Reason>),
-    /// Nothing applied; throttled or a transient failure: try again later.
+    /// Throttled, a transient failure, or no answer: nothing applied, or (the answer was
+    /// lost) applied without our knowing. Send the same transaction with the same token
+    /// again to find out.
     Retry,
 }
 
 impl Store {
-    /// Runs one transaction of at most [`TX_LIMIT`] actions.
-    pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<TxResult, StoreError> {
+    /// Whether a transaction sent now is expected to be answered before `deadline`, going
+    /// by how long transactions have recently taken.
+    pub fn transaction_fits(&self, deadline: &Deadline) -> bool {
+        deadline.remaining() > self.tx_latency.expected()
+    }
+
+    /// Runs one transaction of at most [`TX_LIMIT`] actions, with the `ClientRequestToken`
+    /// `token`: a transaction resent with the same token and the same actions within
+    /// DynamoDB's ten-minute window is answered as applied, without applying anything a
+    /// second time, if the first one was. A lost answer (a dropped connection, a timed-out
+    /// attempt) is therefore [`TxResult::Retry`]: sending the same transaction again tells
+    /// the truth either way. Gives up at `deadline` with `Retry`.
+    pub async fn transact(
+        &self,
+        actions: Vec<TransactWriteItem>,
+        token: &str,
+        deadline: &Deadline,
+    ) -> Result<TxResult, StoreError> {
         let n = actions.len();
-        let sent = self
+        let request = self
             .client
             .transact_write_items()
             .set_transact_items(Some(actions))
-            .send()
-            .await;
+            .client_request_token(token)
+            .send();
+        let started = std::time::Instant::now();
+        let Some(sent) = bounded(deadline, request).await else {
+            tracing::warn!(
+                actions = n,
+                "TransactWriteItems unconfirmed at the deadline"
+            );
+            return Ok(TxResult::Retry);
+        };
+        if sent.is_ok() || matches!(&sent, Err(e) if e.as_service_error().is_some()) {
+            self.tx_latency.record(started.elapsed());
+        }
         match sent {
             Ok(_) => Ok(TxResult::Committed),
             Err(e) => {

@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use futures::StreamExt;
 use futures::stream;
 
-use super::Store;
 use super::tx::{Reason, TX_LIMIT, TxResult};
+use super::{Store, token};
 use crate::deadline::{Backoff, Deadline};
 
 /// Payload budget of one transaction (DynamoDB allows 4 MB).
@@ -70,8 +70,9 @@ impl Store {
         units: Vec<Unit<T>>,
         deadline: &Deadline,
     ) -> Vec<(T, UnitFate)> {
+        let scope = token::new_scope();
         stream::iter(pack(units))
-            .map(|group| self.apply_group(group, deadline))
+            .map(|group| self.apply_group(group, &scope, deadline))
             .buffer_unordered(self.concurrency)
             .flat_map(stream::iter)
             .collect()
@@ -81,18 +82,26 @@ impl Store {
     async fn apply_group<T: Send>(
         &self,
         group: Vec<Unit<T>>,
+        scope: &[u8; 16],
         deadline: &Deadline,
     ) -> Vec<(T, UnitFate)> {
         let mut live = group;
         let mut done = Vec::with_capacity(live.len());
         let mut backoff = Backoff::default();
         while !live.is_empty() {
+            if !self.transaction_fits(deadline) {
+                // Not sent at all when it could not be answered in time: its fate would
+                // be unknown in the answer, and DynamoDB might apply it afterwards.
+                done.extend(live.drain(..).map(|u| (u.tag, UnitFate::NotProcessed)));
+                break;
+            }
             let actions: Vec<TransactWriteItem> = live
                 .iter()
                 .flat_map(|u| u.actions.iter().cloned())
                 .collect();
+            let token = token::request_token(scope, &actions);
             let mut transient = false;
-            match self.transact(actions).await {
+            match self.transact(actions, &token, deadline).await {
                 Ok(TxResult::Committed) => {
                     done.extend(live.drain(..).map(|u| (u.tag, UnitFate::Applied)));
                 }

@@ -173,7 +173,7 @@ async fn a_key_in_progress_is_refused_and_a_failed_request_releases_it() {
     // The running request failed before writing (503): the key is released.
     let mut failed = lambda_http::Response::new(Body::from("{}"));
     *failed.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-    claim.finish(&app.app.store, &failed).await;
+    claim.finish(&app.app.store, &failed, &deadline).await;
     let retried = send(&app, upsert_req(&body, Some(KEY))).await;
     assert_eq!(retried.status, 200);
     assert!(!retried.replayed);

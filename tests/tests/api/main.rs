@@ -2,10 +2,13 @@
 //! per test. Run through `make test`, which starts DynamoDB Local.
 
 mod cleanup;
+mod conditional;
 mod delete;
 mod filter_delete;
+mod hostile_input;
 mod iam;
 mod idempotency;
+mod outage;
 mod soft_delete;
 mod upsert_apply;
 mod upsert_contract;

@@ -21,7 +21,7 @@ fn users(ids: &[String], tag: &str) -> serde_json::Value {
 }
 
 #[tokio::test]
-async fn updating_1000_users_by_id_costs_ten_batch_reads_and_forty_batch_writes() {
+async fn updating_1000_users_by_id_costs_ten_batch_reads_and_ten_conditional_transactions() {
     let app = TestApp::new().await;
     let ids: Vec<String> = (0..1000).map(|_| new_id()).collect();
     let before = app.calls.snapshot();
@@ -38,9 +38,10 @@ async fn updating_1000_users_by_id_costs_ten_batch_reads_and_forty_batch_writes(
     let (_, updated) = app.upsert(&users(&ids, "v2")).await;
     assert!(infos(&updated).iter().all(|i| i == "updated"));
     let calls = app.calls_since(&before);
+    // Each update is one put conditional on the version read, 100 per transaction.
     assert_eq!(calls.get("BatchGetItem"), 10, "{calls}");
-    assert_eq!(calls.get("BatchWriteItem"), 40, "{calls}");
-    assert_eq!(calls.total(), 50, "nothing else: {calls}");
+    assert_eq!(calls.get("TransactWriteItems"), 10, "{calls}");
+    assert_eq!(calls.total(), 20, "nothing else: {calls}");
     let sample = app.user(&ids[999]).await.unwrap();
     assert_eq!(sample.info.as_deref(), Some("v2"));
 }
@@ -57,8 +58,9 @@ async fn name_matching_reads_registries_then_users_in_batches() {
     let (_, updated) = app.upsert(&list(items)).await;
     assert!(infos(&updated).iter().all(|i| i == "updated"));
     let calls = app.calls_since(&before);
-    // 150 registries (2 calls), then the 150 matched users (2 calls); 6 batch writes.
+    // 150 registries (2 calls), then the 150 matched users (2 calls); 2 transactions
+    // of conditional puts.
     assert_eq!(calls.get("BatchGetItem"), 4, "{calls}");
-    assert_eq!(calls.get("BatchWriteItem"), 6, "{calls}");
-    assert_eq!(calls.total(), 10, "{calls}");
+    assert_eq!(calls.get("TransactWriteItems"), 2, "{calls}");
+    assert_eq!(calls.total(), 6, "{calls}");
 }

@@ -1,6 +1,6 @@
-//! Faults at the SDK seam: unprocessed items and keys (injected over the real DynamoDB
-//! Local), throttling and a deadline reached mid-retry (mocked responses). Every item
-//! still ends with a truthful status.
+//! Faults at the SDK seam: unprocessed keys (injected over the real DynamoDB Local),
+//! throttling and a deadline reached mid-retry (mocked responses). Every item still ends
+//! with a truthful status, and a request of which nothing could be applied is a 503.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,10 +11,11 @@ use api_tests::faults::Unprocessed;
 use api_tests::{Options, TestApp, infos, list, new_id, user};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
-use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemOutput};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::types::error::{ProvisionedThroughputExceededException, ThrottlingException};
+use aws_sdk_dynamodb::types::error::ThrottlingException;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use serde_json::json;
 use shared::app::App;
@@ -48,34 +49,11 @@ async fn with_faults(app: &TestApp, faults: &Unprocessed) -> TestApp {
 }
 
 #[tokio::test]
-async fn unprocessed_writes_are_resubmitted_until_every_user_is_written() {
-    let app = TestApp::new().await;
-    let ids: Vec<String> = (0..100).map(|_| new_id()).collect();
-    app.upsert(&people(&ids, "old")).await;
-    let faults = Unprocessed::new(6, 0);
-    let faulty = with_faults(&app, &faults).await;
-    let (_, body) = faulty.upsert(&people(&ids, "new")).await;
-    assert!(infos(&body).iter().all(|i| i == "updated"), "{body}");
-    assert!(faults.held_writes() > 0, "the fault was injected");
-    let calls = faulty.calls.snapshot();
-    // 4 chunks of 25; the six injected partial answers each cost one resubmission of
-    // only the held-back half.
-    assert_eq!(calls.get("BatchWriteItem"), 4 + 6, "{calls}");
-    for id in &ids {
-        assert_eq!(
-            app.user(id).await.unwrap().info.as_deref(),
-            Some("new"),
-            "{id}"
-        );
-    }
-}
-
-#[tokio::test]
 async fn unprocessed_keys_are_read_again_before_deciding() {
     let app = TestApp::new().await;
     let ids: Vec<String> = (0..150).map(|_| new_id()).collect();
     app.upsert(&people(&ids, "old")).await;
-    let faults = Unprocessed::new(0, 2);
+    let faults = Unprocessed::new(2);
     let faulty = with_faults(&app, &faults).await;
     let (_, body) = faulty.upsert(&people(&ids, "new")).await;
     // Had a held-back user been taken as absent, it would answer "created" (and fail
@@ -169,7 +147,7 @@ fn get_rule(
     })
 }
 
-async fn run(app: &App, body: &serde_json::Value) -> (Vec<String>, Duration) {
+async fn run(app: &App, body: &serde_json::Value) -> (u16, Vec<String>, Duration) {
     let started = Instant::now();
     let req = api_tests::request(
         "POST",
@@ -178,103 +156,119 @@ async fn run(app: &App, body: &serde_json::Value) -> (Vec<String>, Duration) {
         Some(&api_tests::token(Some("admin"))),
     );
     let resp = upsert_users::handle(app, req).await.unwrap();
+    let elapsed = started.elapsed();
+    let retry_after = resp.headers().get("retry-after").cloned();
     let (status, body) = api_tests::response_json(resp);
+    if status == 503 {
+        assert_eq!(retry_after.unwrap(), "5", "a 503 says when to come back");
+        assert_eq!(
+            body,
+            json!({"error": "Service temporarily unavailable, try again later"})
+        );
+        return (status, Vec::new(), elapsed);
+    }
     assert_eq!(status, 200);
-    (infos(&body), started.elapsed())
+    (status, infos(&body), elapsed)
+}
+
+fn throttled() -> TransactWriteItemsError {
+    TransactWriteItemsError::ThrottlingException(
+        ThrottlingException::builder()
+            .message("busy")
+            .meta(code("ThrottlingException"))
+            .build(),
+    )
 }
 
 #[tokio::test]
-async fn throttled_batch_writes_are_retried_after_the_sdk_gives_up() {
+async fn throttled_transactions_are_retried_after_the_sdk_gives_up() {
     let ids: Vec<String> = (0..20).map(|_| new_id()).collect();
     let throttles = Arc::new(AtomicUsize::new(0));
     let seen = throttles.clone();
-    let write = mock!(Client::batch_write_item).then_compute_response(move |_| {
+    let tx = mock!(Client::transact_write_items).then_compute_response(move |_| {
         if seen.fetch_add(1, Ordering::SeqCst) < 6 {
-            MockResponse::Error(BatchWriteItemError::ProvisionedThroughputExceededException(
-                ProvisionedThroughputExceededException::builder()
-                    .message("slow down")
-                    .meta(code("ProvisionedThroughputExceededException"))
-                    .build(),
-            ))
+            MockResponse::Error(throttled())
         } else {
-            MockResponse::Output(BatchWriteItemOutput::builder().build())
+            MockResponse::Output(TransactWriteItemsOutput::builder().build())
         }
     });
     let get = get_rule(stored(&ids));
     let client = mock_client!(
         aws_sdk_dynamodb,
         RuleMode::MatchAny,
-        [&get, &write],
+        [&get, &tx],
         no_sdk_retries
     );
     let app = mocked_app(client, 20_000);
-    let (outcomes, _) = run(&app, &people(&ids, "x")).await;
+    let (_, outcomes, _) = run(&app, &people(&ids, "x")).await;
     assert!(outcomes.iter().all(|o| o == "updated"), "{outcomes:?}");
-    assert_eq!(write.num_calls(), 7, "six throttled attempts, then success");
+    assert_eq!(tx.num_calls(), 7, "six throttled attempts, then success");
 }
 
 #[tokio::test]
-async fn writes_still_unprocessed_at_the_deadline_are_answered_not_processed_in_time() {
-    let ids: Vec<String> = (0..30).map(|_| new_id()).collect();
-    let write = mock!(Client::batch_write_item).then_compute_output(|req| {
-        // DynamoDB under pressure: nothing of the batch is processed.
-        BatchWriteItemOutput::builder()
-            .set_unprocessed_items(req.request_items().cloned())
-            .build()
+async fn writes_throttled_until_the_deadline_for_part_of_a_request_are_answered_not_processed() {
+    // 150 updates: two transactions (100 + 50); the first one sent commits, every
+    // other attempt is throttled until the deadline.
+    let ids: Vec<String> = (0..150).map(|_| new_id()).collect();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let tx = mock!(Client::transact_write_items).then_compute_response(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            MockResponse::Output(TransactWriteItemsOutput::builder().build())
+        } else {
+            MockResponse::Error(throttled())
+        }
     });
     let get = get_rule(stored(&ids));
-    let client = mock_client!(
-        aws_sdk_dynamodb,
-        RuleMode::MatchAny,
-        [&get, &write],
-        no_sdk_retries
-    );
-    let app = mocked_app(client, 1_500);
-    let (outcomes, elapsed) = run(&app, &people(&ids, "x")).await;
-    assert!(
-        outcomes.iter().all(|o| o == "not_processed"),
-        "{outcomes:?}"
-    );
-    assert!(
-        elapsed < Duration::from_millis(2_500),
-        "answered in {elapsed:?}"
-    );
-    assert!(
-        write.num_calls() > 2,
-        "resubmitted with backoff before giving up"
-    );
-}
-
-#[tokio::test]
-async fn throttled_transactions_until_the_deadline_are_answered_not_processed() {
-    let ids: Vec<String> = (0..5).map(|_| new_id()).collect();
-    let tx = mock!(Client::transact_write_items).then_error(|| {
-        TransactWriteItemsError::ThrottlingException(
-            ThrottlingException::builder()
-                .message("busy")
-                .meta(code("ThrottlingException"))
-                .build(),
-        )
-    });
-    // Nothing exists yet: every item is a create, i.e. a transaction.
-    let get = get_rule(Arc::new(HashMap::new()));
     let client = mock_client!(
         aws_sdk_dynamodb,
         RuleMode::MatchAny,
         [&get, &tx],
         no_sdk_retries
     );
-    let app = mocked_app(client, 1_000);
-    let (outcomes, elapsed) = run(&app, &people(&ids, "x")).await;
+    let app = mocked_app(client, 1_500);
+    let (status, outcomes, elapsed) = run(&app, &people(&ids, "x")).await;
+    assert_eq!(status, 200, "part was applied: per-item statuses");
+    let updated = outcomes.iter().filter(|o| *o == "updated").count();
+    let not_processed = outcomes.iter().filter(|o| *o == "not_processed").count();
+    assert_eq!((updated, not_processed), (100, 50), "{outcomes:?}");
     assert!(
-        outcomes.iter().all(|o| o == "not_processed"),
-        "{outcomes:?}"
-    );
-    assert!(
-        elapsed < Duration::from_millis(2_000),
+        elapsed < Duration::from_millis(1_500),
         "answered in {elapsed:?}"
     );
-    assert!(tx.num_calls() > 1);
+    assert!(
+        tx.num_calls() > 2,
+        "resubmitted with backoff before giving up"
+    );
+}
+
+#[tokio::test]
+async fn a_request_dynamodb_never_accepts_answers_503_with_retry_after_in_time() {
+    for existing in [false, true] {
+        let ids: Vec<String> = (0..5).map(|_| new_id()).collect();
+        let tx = mock!(Client::transact_write_items).then_error(throttled);
+        // Creates, then updates of stored users: every write is a transaction.
+        let users = if existing {
+            stored(&ids)
+        } else {
+            Arc::new(HashMap::new())
+        };
+        let get = get_rule(users);
+        let client = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&get, &tx],
+            no_sdk_retries
+        );
+        let app = mocked_app(client, 1_000);
+        let (status, _, elapsed) = run(&app, &people(&ids, "x")).await;
+        assert_eq!(status, 503, "nothing was applied");
+        assert!(
+            elapsed < Duration::from_millis(1_000),
+            "answered in {elapsed:?}"
+        );
+        assert!(tx.num_calls() > 1);
+    }
 }
 
 #[tokio::test]
@@ -286,8 +280,8 @@ async fn a_store_failure_before_any_write_answers_503_and_writes_nothing() {
                 .build(),
         )
     });
-    let write =
-        mock!(Client::batch_write_item).then_output(|| BatchWriteItemOutput::builder().build());
+    let write = mock!(Client::transact_write_items)
+        .then_output(|| TransactWriteItemsOutput::builder().build());
     let client = mock_client!(
         aws_sdk_dynamodb,
         RuleMode::MatchAny,

@@ -393,7 +393,7 @@ fn run() -> Result<(), String> {
 }
 
 /// The upsert scenarios: 1,000 and 10,000 users, create then update pass, each against
-/// floor (a) and floor (b), `opts.repeats` times.
+/// its floors ((a) and (b); updates also (c)), `opts.repeats` times.
 fn upsert_passes(
     b: &mut Bench,
     opts: &Options,
@@ -423,7 +423,7 @@ fn upsert_passes(
                     pop.label,
                     pass.name()
                 ));
-                let (function, (floor_a, floor_b)) = ordered(
+                let (function, floors) = ordered(
                     function_first,
                     || upsert::run_function(&mut f, &b.token, &pop, pass, b.server_pid),
                     || {
@@ -431,33 +431,67 @@ fn upsert_passes(
                     },
                 )?;
                 progress(&format!(
-                    "  function {:.0} ms (CPU {:.0} ms; {}), floor (a) {:.0} ms, floor (b) {:.0} ms, peak RSS {} MiB",
+                    "  function {:.0} ms (CPU {:.0} ms; {}), floor (a) {:.0} ms, floor (b) {:.0} ms{}, peak RSS {} MiB",
                     millis(function.elapsed),
                     millis(function.cpu),
                     function.calls,
-                    millis(floor_a.elapsed),
-                    millis(floor_b.elapsed),
+                    millis(floors.a.elapsed),
+                    millis(floors.b.elapsed),
+                    floors
+                        .alternatives
+                        .as_ref()
+                        .map(|(c, d)| format!(
+                            ", floor (c) {:.0} ms, (d) {:.0} ms",
+                            millis(c.elapsed),
+                            millis(d.elapsed)
+                        ))
+                        .unwrap_or_default(),
                     bench::stats::mib(function.peak_kb)
                 ));
                 let index = first + s * 2 + p;
                 if results.len() <= index {
+                    // Updates are compared with the same conditional transactions sent raw
+                    // (c), and with unconditional batch writes (b) as a second figure;
+                    // creates with (b) and (a).
+                    let (floor, second) = match pass {
+                        Pass::Update => (
+                            "(c) BatchGet+Transact conditional puts",
+                            "(b) BatchGet+BatchWrite",
+                        ),
+                        Pass::Create => ("(b) BatchGet+BatchWrite", "(a) BatchWrite"),
+                    };
+                    let alternatives = match pass {
+                        Pass::Update => vec!["(d) BatchGet+conditional PutItem each".to_owned()],
+                        Pass::Create => Vec::new(),
+                    };
                     results.push(PassResult {
-                        second: Some("(a) BatchWrite".into()),
+                        second: Some(second.into()),
+                        alternatives,
                         target_ratio: (pass == Pass::Update).then_some(RATIO_TARGET),
                         ..PassResult::new(
                             upsert::BINARY,
                             &pop.label,
                             pass.name(),
                             pop.users.len(),
-                            "(b) BatchGet+BatchWrite",
+                            floor,
                         )
                     });
                 }
-                results[index].samples.push(PassSample {
-                    function,
-                    floor: floor_b,
-                    second: Some(floor_a),
-                });
+                let sample = match floors.alternatives {
+                    Some((c, d)) => PassSample {
+                        function,
+                        floor: c,
+                        second: Some(floors.b),
+                        alternatives: vec![d],
+                    },
+                    None => PassSample {
+                        function,
+                        floor: floors.b,
+                        second: Some(floors.a),
+                        alternatives: Vec::new(),
+                    },
+                };
+                results[index].samples.push(sample);
             }
             if rep == 0 && s == 0 {
                 report.item_check = Some(compare_items(&b.rt, &b.client, fn_table, floor_b, &pop)?);
@@ -553,6 +587,7 @@ fn removal_repetition(
         function,
         floor,
         second: None,
+        alternatives: Vec::new(),
     };
     let expect = |b: &Bench, table: &str, keys, present, what: &str| {
         b.rt.block_on(removal::expect_keys(&b.floor, table, keys, present, what))
@@ -628,6 +663,7 @@ fn removal_repetition(
         function,
         floor,
         second: Some(tx),
+        alternatives: Vec::new(),
     });
 
     let soft = Cohort::new(2, n, PER_REQUEST);

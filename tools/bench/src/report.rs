@@ -47,9 +47,13 @@ pub struct PassSample {
     pub function: FunctionRun,
     /// The floor the function is judged against.
     pub floor: FloorRun,
-    /// A second floor shown for reference (upsert: (a) `BatchWriteItem` only; hard
-    /// delete: (t) the function's own transactions, raw).
+    /// A second floor shown for reference (upsert create: (a) `BatchWriteItem` only;
+    /// upsert update: (b) `BatchGetItem` + unconditional `BatchWriteItem`; hard delete:
+    /// (t) the function's own transactions, raw).
     pub second: Option<FloorRun>,
+    /// Other designs of the same work, measured for comparison (see
+    /// [`PassResult::alternatives`]).
+    pub alternatives: Vec<FloorRun>,
 }
 
 /// Every repetition of one pass of one scenario.
@@ -67,6 +71,8 @@ pub struct PassResult {
     pub floor: String,
     /// What the second floor does, if the pass has one.
     pub second: Option<String>,
+    /// What each alternative of [`PassSample::alternatives`] does.
+    pub alternatives: Vec<String>,
     /// The ratio function / floor this pass must stay under, if any.
     pub target_ratio: Option<f64>,
     /// Whether each invocation is one request of at most 1000 items, judged by the
@@ -86,6 +92,7 @@ impl PassResult {
             items,
             floor: floor.to_owned(),
             second: None,
+            alternatives: Vec::new(),
             target_ratio: None,
             per_request_peak: true,
             samples: Vec::new(),
@@ -332,6 +339,7 @@ impl Report {
         }
         self.targets(&mut o);
         self.times(&mut o);
+        self.alternatives(&mut o);
         self.calls(&mut o);
         self.cpu(&mut o);
         self.memory(&mut o);
@@ -442,6 +450,61 @@ impl Report {
                 a_ms,
                 a_ratio,
                 rate(p.items, f)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    fn alternatives(&self, o: &mut String) {
+        let rows: Vec<(&PassResult, usize, &String)> = self
+            .passes
+            .iter()
+            .flat_map(|p| {
+                p.alternatives
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, a)| (p, i, a))
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(o, "## Other designs of the same work (median wall time)\n");
+        let _ = writeln!(
+            o,
+            "Measured beside the floor in the same repetitions, to show what the design the \
+             function uses is chosen over (see docs/benchmark.md).\n"
+        );
+        let _ = writeln!(
+            o,
+            "| function | scenario | pass | design | ms | function / design | floor / design | requests |"
+        );
+        let _ = writeln!(o, "| --- | --- | --- | --- | ---: | ---: | ---: | --- |");
+        for (p, i, name) in rows {
+            let runs: Vec<&FloorRun> = p
+                .samples
+                .iter()
+                .filter_map(|s| s.alternatives.get(i))
+                .collect();
+            let alt = median(&runs.iter().map(|r| r.elapsed).collect::<Vec<_>>());
+            let calls = runs
+                .iter()
+                .map(|r| r.calls.to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {:.2}× | {:.2}× | {} |",
+                p.function,
+                p.scenario,
+                p.pass,
+                name,
+                ms(alt),
+                ratio(p.function_median(), alt),
+                ratio(p.floor_median(), alt),
+                calls
             );
         }
         let _ = writeln!(o);
@@ -669,6 +732,7 @@ mod tests {
                 ..FunctionRun::default()
             },
             second: Some(floor.clone()),
+            alternatives: vec![floor.clone()],
             floor,
         }
     }
@@ -683,7 +747,7 @@ mod tests {
 
     #[test]
     fn ratios_are_of_medians_and_verdicts_follow_the_targets() {
-        let update = pass(
+        let mut update = pass(
             "update",
             Some(1.3),
             vec![
@@ -692,6 +756,10 @@ mod tests {
                 sample(110, 100, 2000),
             ],
         );
+        update.alternatives = vec!["(d) PutItem each".into()];
+        for (s, ms) in update.samples.iter_mut().zip([300, 400, 350]) {
+            s.alternatives[0].elapsed = Duration::from_millis(ms);
+        }
         assert!((update.ratio() - 1.2).abs() < 1e-9);
         assert!((update.paired_ratio() - 1.2).abs() < 1e-9);
         assert_eq!(update.target_met(), Some(true));
@@ -730,6 +798,12 @@ mod tests {
         );
         assert!(
             text.contains("| f | 1000 users | purge | 90.0 | 100.0 | - | 0.90 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| f | 1000 users | update | (d) PutItem each | 350.0 | 0.34× | 0.29× | none |"
+            ),
             "{text}"
         );
     }

@@ -2,12 +2,16 @@
 //! pass), then the same users again with one changed field (the update pass), each
 //! request's answer checked item by item, and the same stored items written by the floor.
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use serde_json::{Value, json};
 use shared::domain::{LinkId, Timestamp};
 use shared::store::keys;
 use shared::store::records::{StoredFactor, UserRecord};
+use shared::store::tx::TX_LIMIT;
 use uuid::Uuid;
 
 use crate::event::{HttpAnswer, HttpEvent, preview};
@@ -246,22 +250,38 @@ pub fn run_function(
     Ok(run)
 }
 
-/// The floor of a pass: (a) `BatchWriteItem` of the stored items on `table_a`, then
-/// (b) `BatchGetItem` + `BatchWriteItem` of them on `table_b`, request by request as the
-/// function gets them. (b) must find none of the users in the create pass and all of
-/// them in the update pass.
+/// The floors of a pass: in the update pass first (c) the function's own requests sent
+/// raw (see [`conditional_updates`]) on `table_a` and (d) conditional `PutItem`s on
+/// `table_b`; then (a) `BatchWriteItem` of the stored items on `table_a`, then (b)
+/// `BatchGetItem` + `BatchWriteItem` of them on `table_b`, request by request as the
+/// function gets them. (b) must find none of the
+/// users in the create pass and all of them in the update pass.
 pub async fn run_floor(
     floor: &Floor,
     table_a: &str,
     table_b: &str,
     population: &Population,
     pass: Pass,
-) -> Result<(FloorRun, FloorRun), String> {
+) -> Result<Floors, String> {
     let now = Timestamp::now().to_db_string();
     let batches: Vec<Vec<Item>> = population
         .requests()
         .map(|users| stored_items(users, pass, &now))
         .collect::<Result<_, _>>()?;
+    // Update pass only, before (a) and (b) overwrite the tables: (c) on table (a), what
+    // the function's update requests are, sent raw; (d) on table (b), the alternative
+    // design of one conditional PutItem per user.
+    let alternatives = match pass {
+        Pass::Create => None,
+        Pass::Update => {
+            let (mut c, mut d) = (FloorRun::default(), FloorRun::default());
+            for items in &batches {
+                c.add(&conditional_updates(floor, table_a, items).await?);
+                d.add(&conditional_puts(floor, table_b, items).await?);
+            }
+            Some((c, d))
+        }
+    };
     let mut a = FloorRun::default();
     for items in &batches {
         a.add(&floor.write(table_a, items).await?);
@@ -283,7 +303,94 @@ pub async fn run_floor(
         }
         b.add(&r);
     }
-    Ok((a, b))
+    Ok(Floors { a, b, alternatives })
+}
+
+/// The floors of one pass.
+pub struct Floors {
+    /// `BatchWriteItem` only.
+    pub a: FloorRun,
+    /// `BatchGetItem` + `BatchWriteItem`.
+    pub b: FloorRun,
+    /// Update pass: (c) the function's conditional transactions, raw; (d) conditional
+    /// `PutItem`s.
+    pub alternatives: Option<(FloorRun, FloorRun)>,
+}
+
+/// Floor (c) of the update pass: `BatchGetItem` of the users (100 per call, consistent),
+/// then each user put conditional on the version read, 100 puts per
+/// `TransactWriteItems` — the requests the function makes for a plain update.
+async fn conditional_updates(
+    floor: &Floor,
+    table: &str,
+    items: &[Item],
+) -> Result<FloorRun, String> {
+    let run = floor
+        .read_then_transact(keys_of(items), table, |found| {
+            let puts = with_versions(items, found)?
+                .into_iter()
+                .map(|(item, read)| {
+                    let put = Put::builder()
+                        .table_name(table)
+                        .set_item(Some(item))
+                        .condition_expression("version = :v")
+                        .expression_attribute_values(":v", read)
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    Ok(TransactWriteItem::builder().put(put).build())
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(puts.chunks(TX_LIMIT).map(<[_]>::to_vec).collect())
+        })
+        .await?;
+    all_found(run, items.len(), "(c)")
+}
+
+/// Floor (d) of the update pass: the same reads, then one `PutItem` per user conditional
+/// on the version read — the design the function does not use (see docs/storage.md).
+async fn conditional_puts(floor: &Floor, table: &str, items: &[Item]) -> Result<FloorRun, String> {
+    let run = floor
+        .read_then_put_each(keys_of(items), table, |found| with_versions(items, found))
+        .await?;
+    all_found(run, items.len(), "(d)")
+}
+
+/// The keys of `items`.
+fn keys_of(items: &[Item]) -> Vec<Item> {
+    items
+        .iter()
+        .map(|i| keys::key_item(keys::pk_of(i).unwrap_or_default()))
+        .collect()
+}
+
+/// Each of `items` with the version of the stored user `found` for it.
+fn with_versions(items: &[Item], found: Vec<Item>) -> Result<Vec<(Item, AttributeValue)>, String> {
+    let by_pk: HashMap<&str, &Item> = items
+        .iter()
+        .filter_map(|i| keys::pk_of(i).map(|pk| (pk, i)))
+        .collect();
+    found
+        .iter()
+        .map(|stored| {
+            let pk = keys::pk_of(stored).ok_or("a stored user without its key")?;
+            let read = stored
+                .get("version")
+                .cloned()
+                .ok_or("a stored user without a version")?;
+            let item = by_pk.get(pk).ok_or("a user the floor did not ask for")?;
+            Ok(((*item).clone(), read))
+        })
+        .collect()
+}
+
+fn all_found(run: FloorRun, expected: usize, floor: &str) -> Result<FloorRun, String> {
+    if run.found != expected {
+        return Err(format!(
+            "floor {floor}: BatchGetItem found {} of {expected} users",
+            run.found
+        ));
+    }
+    Ok(run)
 }
 
 #[cfg(test)]

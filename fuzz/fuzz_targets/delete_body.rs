@@ -1,0 +1,4 @@
+//! `DELETE /api/v1/users/bulk`: any body.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| api_fuzz::delete_body(data));
