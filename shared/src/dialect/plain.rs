@@ -32,7 +32,9 @@ pub fn bulk(outcomes: &[ItemOutcome]) -> Response<Body> {
 
 /// Serves a bulk endpoint of this dialect: authenticate (admin), parse the body with
 /// `parse`, run the service, answer `{"result": [...]}`, and log one summary line with the
-/// outcome counts and the DynamoDB calls made. A store failure before any write is a 503.
+/// outcome counts and the DynamoDB calls made. A body declared as anything but JSON is a
+/// 415 (before authentication, as in the `Result` dialect); a store failure before any
+/// write is a 503.
 pub async fn serve<T, P, S, F>(
     app: &App,
     req: &Request,
@@ -46,6 +48,9 @@ where
     F: Future<Output = Result<Vec<ItemOutcome>, StoreError>>,
 {
     let deadline = web::deadline(req, &app.config);
+    if let Err(e) = web::require_json_body(req) {
+        return error(&e);
+    }
     let principal = match web::require_admin(req, &app.config.auth) {
         Ok(p) => p,
         Err(e) => return error(&e),

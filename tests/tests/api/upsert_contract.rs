@@ -192,3 +192,66 @@ async fn hostile_shapes_never_cause_a_server_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn bulk_bodies_declared_as_anything_but_json_answer_415() {
+    let app = TestApp::new().await;
+    let tok = app.admin_token();
+    let upsert = list(vec![user(None, "Typed", &new_id())]).to_string();
+    let delete = json!({ "link_ids": [new_id()] }).to_string();
+    let refused_types = [
+        "application/xml",
+        "text/xml; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/plain",
+        "",
+    ];
+    for (method, body) in [("POST", &upsert), ("DELETE", &delete)] {
+        for ct in refused_types {
+            let mut req = api_tests::request(
+                method,
+                "/api/v1/users/bulk",
+                body.clone().into_bytes(),
+                Some(&tok),
+            );
+            req.headers_mut()
+                .insert("content-type", http::HeaderValue::from_static(ct));
+            let before = app.calls.snapshot();
+            let (status, answer) = api_tests::response_json(app.call(req).await);
+            assert_eq!(
+                (status, answer),
+                (415, json!({"error": "Unsupported content type"})),
+                "{method} {ct:?}"
+            );
+            assert_eq!(app.calls_since(&before).total(), 0);
+        }
+        for ct in [
+            None,
+            Some("application/json; charset=utf-8"),
+            Some("Text/JSON"),
+        ] {
+            let mut req = api_tests::request(
+                method,
+                "/api/v1/users/bulk",
+                body.clone().into_bytes(),
+                Some(&tok),
+            );
+            match ct {
+                Some(ct) => req
+                    .headers_mut()
+                    .insert("content-type", http::HeaderValue::from_static(ct)),
+                None => req.headers_mut().remove("content-type"),
+            };
+            let (status, answer) = api_tests::response_json(app.call(req).await);
+            assert_eq!(status, 200, "{method} {ct:?}: {answer}");
+        }
+    }
+    // The content type is checked before the token: no token, XML declared -> 415.
+    let mut req = api_tests::request("POST", "/api/v1/users/bulk", upsert.into_bytes(), None);
+    req.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/xml"),
+    );
+    assert_eq!(app.call(req).await.status(), 415);
+}
