@@ -76,9 +76,29 @@ pub async fn delete_by_filter(
     actor: &str,
     deadline: Deadline,
 ) -> Result<FilterRun, FilterDeleteError> {
+    let run = Mutex::new(FilterRun {
+        dry_run: request.dry_run,
+        ..FilterRun::default()
+    });
     // Boxed: the paging loops below nest the removal core's futures deep enough that
     // the unboxed future of a caller (the clean-up) outgrows the compiler's layout depth.
-    Box::pin(filter_pages(store, request, actor, deadline)).await
+    let result = Box::pin(filter_pages(store, request, actor, deadline, &run)).await;
+    let mut r = run.into_inner().unwrap_or_else(|p| p.into_inner());
+    match result {
+        Ok(()) => {}
+        // A failure after some users were deleted is not the whole answer: what was
+        // deleted is reported, and the rest is left for the next run.
+        Err(FilterDeleteError::Store(e)) if !r.deleted.is_empty() => {
+            tracing::error!(error = ?e, deleted = r.deleted.len(), "filter delete cut short by a DynamoDB failure");
+            r.remaining = true;
+            r.unanswered = true;
+        }
+        Err(e) => return Err(e),
+    }
+    if deadline.expired() && !r.remaining && r.not_deleted > 0 {
+        r.remaining = true;
+    }
+    Ok(r)
 }
 
 async fn filter_pages(
@@ -86,14 +106,10 @@ async fn filter_pages(
     request: &FilterRequest,
     actor: &str,
     deadline: Deadline,
-) -> Result<FilterRun, FilterDeleteError> {
+    run: &Mutex<FilterRun>,
+) -> Result<(), FilterDeleteError> {
     let filter = &request.filter;
-    let run = Mutex::new(FilterRun {
-        dry_run: request.dry_run,
-        ..FilterRun::default()
-    });
     let process = |read: Read| {
-        let run = &run;
         async move {
             if read.incomplete {
                 let mut r = lock(run);
@@ -148,7 +164,7 @@ async fn filter_pages(
         QueryPlan::Name(name) => {
             let fetched = store.get_many([keys::name(&name)], &deadline).await?;
             if !fetched.unresolved.is_empty() {
-                let mut r = lock(&run);
+                let mut r = lock(run);
                 r.remaining = true;
                 r.unanswered = true;
             }
@@ -167,7 +183,7 @@ async fn filter_pages(
             let mut page = store.users_by_email(&email, None, &deadline).await?;
             loop {
                 let Some(Page { items, next }) = page else {
-                    let mut r = lock(&run);
+                    let mut r = lock(run);
                     r.remaining = true;
                     r.unanswered = true;
                     break;
@@ -202,7 +218,7 @@ async fn filter_pages(
                 match fetched? {
                     Some(p) if !deadline.expired() => page = p,
                     _ => {
-                        lock(&run).remaining = true;
+                        lock(run).remaining = true;
                         break;
                     }
                 }
@@ -214,7 +230,6 @@ async fn filter_pages(
             let scans = (0..segments).map(|segment| {
                 let expression = &expression;
                 let process = &process;
-                let run = &run;
                 async move {
                     let mut start: Option<Item> = None;
                     loop {
@@ -250,11 +265,7 @@ async fn filter_pages(
             results.into_iter().collect::<Result<Vec<()>, _>>()?;
         }
     }
-    let mut r = run.into_inner().unwrap_or_else(|p| p.into_inner());
-    if deadline.expired() && !r.remaining && r.not_deleted > 0 {
-        r.remaining = true;
-    }
-    Ok(r)
+    Ok(())
 }
 
 /// What a purge did.

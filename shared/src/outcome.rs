@@ -16,7 +16,8 @@ pub enum ExtendedInfo {
     Updated,
     /// The user was removed.
     Deleted,
-    /// Listed by the seeds; not produced by this service.
+    /// The user an upsert item names by `link_id` was deleted by another request between
+    /// this request's read and its write; it stays deleted and nothing is written.
     EntityNotFound,
     /// No such user (delete by id).
     NotFound,

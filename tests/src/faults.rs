@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
+use aws_sdk_dynamodb::operation::scan::ScanError;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextMut,
+    Error as InterceptorError, FinalizerInterceptorContextMut,
 };
 use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::result::ConnectorError;
@@ -209,6 +211,49 @@ impl Intercept for BeforeFirst {
             if let Some(hook) = hook {
                 tokio::task::block_in_place(hook);
             }
+        }
+        Ok(())
+    }
+}
+
+/// Lets the first `ok` `Scan` requests through, then answers every later one with a
+/// `ResourceNotFoundException` (an error no retry fixes), as if the table went away
+/// mid-run.
+#[derive(Clone, Debug)]
+pub struct ScansFailAfter {
+    ok: Arc<AtomicUsize>,
+}
+
+impl ScansFailAfter {
+    /// Fails every `Scan` after the first `ok`.
+    pub fn new(ok: usize) -> Self {
+        Self {
+            ok: Arc::new(AtomicUsize::new(ok)),
+        }
+    }
+}
+
+impl Intercept for ScansFailAfter {
+    fn name(&self) -> &'static str {
+        "ScansFailAfter"
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Metadata>().is_some_and(|m| m.name() == "Scan")
+            && !take_one(&self.ok)
+            && let Some(result) = context.output_or_error_mut()
+        {
+            let gone = ScanError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("table gone")
+                    .build(),
+            );
+            *result = Err(OrchestratorError::operation(InterceptorError::erase(gone)));
         }
         Ok(())
     }

@@ -298,6 +298,53 @@ async fn a_short_deadline_answers_what_was_deleted_and_the_same_request_continue
 }
 
 #[tokio::test]
+async fn a_dynamodb_failure_after_some_deletes_answers_what_was_deleted() {
+    let seeder = TestApp::new().await;
+    let ids: Vec<String> = (0..3000).map(|_| new_id()).collect();
+    for chunk in ids.chunks(1000) {
+        let items = chunk
+            .iter()
+            .map(|id| {
+                person(
+                    id,
+                    &format!("Gone {id}"),
+                    id,
+                    json!({"user_type": "contractor"}),
+                )
+            })
+            .collect();
+        seeder.upsert(&list(items)).await;
+    }
+    // Each segment's first page is read (and its users deleted); every later page fails
+    // with an error no retry fixes.
+    let app = seeder
+        .sibling(Options {
+            interceptor: Some(aws_sdk_dynamodb::config::SharedInterceptor::new(
+                api_tests::faults::ScansFailAfter::new(4),
+            )),
+            ..Default::default()
+        })
+        .await;
+    let (status, body) = app.filter_delete("user_type=contractor").await;
+    assert_eq!(status, 200, "part was applied: {body}");
+    assert_eq!(body["remaining"], true);
+    let deleted = body["ids"].as_array().unwrap();
+    assert!(
+        !deleted.is_empty() && deleted.len() < 3000,
+        "{}",
+        deleted.len()
+    );
+    for id in deleted {
+        assert!(seeder.user(id.as_str().unwrap()).await.is_none());
+    }
+    // Nothing deleted at all: then it is a 503.
+    let (status, body) = app
+        .filter_delete("user_type=contractor&dry_run=false")
+        .await;
+    assert_eq!(status, 503, "{body}");
+}
+
+#[tokio::test]
 async fn errors_answer_in_the_seed_004_shape() {
     let (app, ids) = seeded().await;
     let (status, body) = app.filter_delete_as("active=false", None).await;
