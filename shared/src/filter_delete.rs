@@ -109,46 +109,44 @@ async fn filter_pages(
     run: &Mutex<FilterRun>,
 ) -> Result<(), FilterDeleteError> {
     let filter = &request.filter;
-    let process = |read: Read| {
-        async move {
-            if read.incomplete {
-                let mut r = lock(run);
-                r.remaining = true;
-                r.unanswered = true;
-            }
-            let users: Vec<UserRecord> = read
-                .users
-                .into_iter()
-                .filter(|u| filter.matches(u))
-                .collect();
-            if users.is_empty() {
-                return Ok::<_, StoreError>(());
-            }
-            if request.dry_run {
-                let mut r = lock(run);
-                r.matched += users.len();
-                let room = DRY_RUN_SAMPLE.saturating_sub(r.sample.len());
-                r.sample.extend(users.iter().take(room).map(|u| u.link_id));
-                return Ok(());
-            }
-            let ids: Vec<LinkId> = users.iter().map(|u| u.link_id).collect();
-            let removal = Removal::DeleteMatching(filter);
-            let outcomes = apply_removal_to(store, &ids, users, removal, actor, deadline).await?;
+    let process = |read: Read| async move {
+        if read.incomplete {
             let mut r = lock(run);
-            r.matched += ids.len();
-            for (id, outcome) in ids.into_iter().zip(outcomes) {
-                match outcome {
-                    RemovalOutcome::Applied => r.deleted.push(id),
-                    RemovalOutcome::NotProcessed => {
-                        r.not_deleted += 1;
-                        r.remaining = true;
-                        r.unanswered = true;
-                    }
-                    RemovalOutcome::NotFound | RemovalOutcome::Skipped => r.not_deleted += 1,
-                }
-            }
-            Ok(())
+            r.remaining = true;
+            r.unanswered = true;
         }
+        let users: Vec<UserRecord> = read
+            .users
+            .into_iter()
+            .filter(|u| filter.matches(u))
+            .collect();
+        if users.is_empty() {
+            return Ok::<_, StoreError>(());
+        }
+        if request.dry_run {
+            let mut r = lock(run);
+            r.matched += users.len();
+            let room = DRY_RUN_SAMPLE.saturating_sub(r.sample.len());
+            r.sample.extend(users.iter().take(room).map(|u| u.link_id));
+            return Ok(());
+        }
+        let ids: Vec<LinkId> = users.iter().map(|u| u.link_id).collect();
+        let removal = Removal::DeleteMatching(filter);
+        let outcomes = apply_removal_to(store, &ids, users, removal, actor, deadline).await?;
+        let mut r = lock(run);
+        r.matched += ids.len();
+        for (id, outcome) in ids.into_iter().zip(outcomes) {
+            match outcome {
+                RemovalOutcome::Applied => r.deleted.push(id),
+                RemovalOutcome::NotProcessed => {
+                    r.not_deleted += 1;
+                    r.remaining = true;
+                    r.unanswered = true;
+                }
+                RemovalOutcome::NotFound | RemovalOutcome::Skipped => r.not_deleted += 1,
+            }
+        }
+        Ok(())
     };
     match filter.plan() {
         QueryPlan::Ids(ids) => {
