@@ -5,16 +5,16 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::cleanup::{CleanupInput, purge_cutoff};
+use shared::service::cleanup::{CleanupInput, purge_cutoff};
 use shared::config::{Limits, MAX_RETENTION_DAYS};
-use shared::delete::parse_delete_request;
-use shared::dialect;
+use shared::service::removal::parse_delete_request;
+use shared::http::dialect;
 use shared::domain::{AuthFactorInput, Timestamp, has_control_chars};
-use shared::error::RequestError;
-use shared::filter::{FilterError, FilterRequest, query_pairs};
-use shared::json::{BodyError, JsonPath};
-use shared::restore_request::{self, Format};
-use shared::upsert::parse_request;
+use shared::http::error::RequestError;
+use shared::domain::filter::{FilterError, FilterRequest, query_pairs};
+use shared::domain::json::{BodyError, JsonPath};
+use shared::http::body::delete_or_restore::{self, Format};
+use shared::service::upsert::parse_request;
 
 fn now() -> Timestamp {
     Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").expect("a valid time")

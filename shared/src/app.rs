@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 
 use crate::config::{Config, ConfigError};
-use crate::metrics::CallCounter;
 use crate::store::Store;
+use crate::store::calls::CallCounter;
 
 /// Longest wait for a connection to DynamoDB (the SDK's default is 3.1 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);

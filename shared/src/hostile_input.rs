@@ -14,16 +14,16 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Value, json};
 
-use crate::cleanup::{CleanupInput, purge_cutoff};
 use crate::config::{Config, Limits, MAX_RETENTION_DAYS};
-use crate::delete::parse_delete_request;
-use crate::dialect;
+use crate::domain::filter::{DRY_RUN, FilterError, FilterRequest, PARAMETERS, query_pairs};
+use crate::domain::json::{BodyError, JsonPath};
 use crate::domain::{AuthFactorInput, Timestamp, has_control_chars};
-use crate::error::RequestError;
-use crate::filter::{DRY_RUN, FilterError, FilterRequest, PARAMETERS, query_pairs};
-use crate::json::{BodyError, JsonPath};
-use crate::restore_request::{self, DeleteOrRestore, Format};
-use crate::upsert::parse_request;
+use crate::http::body::delete_or_restore::{self, DeleteOrRestore, Format};
+use crate::http::dialect;
+use crate::http::error::RequestError;
+use crate::service::cleanup::{CleanupInput, purge_cutoff};
+use crate::service::removal::parse_delete_request;
+use crate::service::upsert::parse_request;
 
 /// Cases per property in the normal suite; `PROPTEST_CASES=<n>` runs more.
 const CASES: u32 = 256;
@@ -540,7 +540,7 @@ fn check_delete(body: &[u8], limits: &Limits) -> Result<(), TestCaseError> {
 /// Seed 003: a `Result` with one message whose code is the status (400) and whose field
 /// names the member (`deleted`, `ids[2]`), in JSON and in XML.
 fn check_restore(body: &[u8], format: Format, limits: &Limits) -> Result<(), TestCaseError> {
-    let e = match restore_request::parse(body, format, limits) {
+    let e = match delete_or_restore::parse(body, format, limits) {
         Ok(DeleteOrRestore { ids, .. }) => {
             prop_assert!(!ids.is_empty() && ids.len() <= limits.max_items);
             return Ok(());

@@ -15,7 +15,7 @@ use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::config::Config;
-use shared::metrics::{CallCounter, CallCounts};
+use shared::store::calls::{CallCounter, CallCounts};
 use shared::store::keys;
 use shared::store::records::{NameRegistry, TimeProfileRecord, UserRecord};
 use uuid::Uuid;

@@ -1,11 +1,11 @@
 //! The scheduled clean-up (EventBridge): read the rule's input, run
-//! [`shared::cleanup::run_cleanup`], log one structured summary and return it.
+//! [`shared::service::cleanup::run_cleanup`], log one structured summary and return it.
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::app::App;
-use shared::cleanup::{CleanupInput, run_cleanup};
 use shared::deadline::Deadline;
+use shared::service::cleanup::{CleanupInput, run_cleanup};
 
 /// Handles one scheduled event. A misconfigured saved filter or an unusable
 /// `retention_days` fails the invocation (after the rest of the work is done and logged)

@@ -3,13 +3,13 @@
 
 use lambda_http::{Body, Error, Request, Response};
 use shared::app::App;
-use shared::delete::{self, Removal};
-use shared::dialect::result;
+use shared::http::dialect::result;
+use shared::service::removal::{self, Removal};
 
 /// Handles one request; every client mistake is a 4xx `Result` in the negotiated format.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let service = |who: shared::auth::Principal,
-                   input: shared::restore_request::DeleteOrRestore,
+                   input: shared::http::body::delete_or_restore::DeleteOrRestore,
                    deadline| async move {
         let removal = if input.deleted {
             Removal::SoftDelete { state: input.state }
@@ -17,8 +17,12 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             Removal::Restore { state: input.state }
         };
         let outcomes =
-            delete::apply_removal(&app.store, &input.ids, removal, &who.subject, deadline).await?;
-        Ok(delete::removal_result(&input.ids, &outcomes, input.deleted))
+            removal::apply_removal(&app.store, &input.ids, removal, &who.subject, deadline).await?;
+        Ok(removal::removal_result(
+            &input.ids,
+            &outcomes,
+            input.deleted,
+        ))
     };
     Ok(result::serve(app, &req, "delete_or_restore", service).await)
 }

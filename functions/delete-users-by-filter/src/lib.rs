@@ -3,7 +3,7 @@
 
 use lambda_http::{Body, Error, Request, Response};
 use shared::app::App;
-use shared::dialect::filter;
+use shared::http::dialect::filter;
 
 /// Handles one request; every client mistake is a 4xx in the endpoint's dialect.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {

@@ -3,8 +3,8 @@
 
 use lambda_http::{Body, Error, Request, Response};
 use shared::app::App;
-use shared::delete;
-use shared::dialect::plain;
+use shared::http::dialect::plain;
+use shared::service::removal;
 
 /// Handles one request; every client mistake is a 4xx in the endpoint's dialect.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
@@ -12,9 +12,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         app,
         &req,
         "delete",
-        delete::parse_delete_request,
+        removal::parse_delete_request,
         |who, ids, deadline| async move {
-            delete::delete_users(&app.store, &ids, &who.subject, deadline).await
+            removal::delete_users(&app.store, &ids, &who.subject, deadline).await
         },
     )
     .await)

@@ -3,8 +3,8 @@
 
 use lambda_http::{Body, Error, Request, Response};
 use shared::app::App;
-use shared::dialect::plain;
-use shared::upsert;
+use shared::http::dialect::plain;
+use shared::service::upsert;
 
 /// Handles one request; every client mistake is a 4xx in the endpoint's dialect.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {

@@ -12,7 +12,7 @@ use super::records::UserRecord;
 use super::{Failure, Item, Store, StoreError, bounded, classify, keys, request_error};
 use crate::deadline::{Backoff, Deadline};
 use crate::domain::LinkId;
-use crate::filter::Expression;
+use crate::domain::filter::Expression;
 
 /// Items per page (before filtering; DynamoDB also stops a page at 1 MB).
 pub const PAGE: i32 = 1000;

@@ -14,6 +14,7 @@
 //! scheduled clean-up.
 
 pub mod batch;
+pub mod calls;
 pub mod find;
 pub mod keys;
 pub mod records;

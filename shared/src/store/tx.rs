@@ -12,8 +12,8 @@ use super::keys::{self, PK, key_item};
 use super::records::UserRecord;
 use super::{Failure, Store, StoreError, bounded, classify, request_error};
 use crate::deadline::Deadline;
+use crate::domain::filter::Expression;
 use crate::domain::{Identifier, LinkId};
-use crate::filter::Expression;
 
 /// Actions per `TransactWriteItems` (the DynamoDB limit).
 pub const TX_LIMIT: usize = 100;

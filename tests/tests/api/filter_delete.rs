@@ -2,8 +2,8 @@
 
 use api_tests::{Options, TestApp, infos, list, new_id, token, user};
 use serde_json::{Value, json};
-use shared::delete::{Removal, RemovalOutcome, apply_removal_to};
-use shared::filter::Filter;
+use shared::domain::filter::Filter;
+use shared::service::removal::{Removal, RemovalOutcome, apply_removal_to};
 
 fn person(id: &str, name: &str, card: &str, fields: Value) -> Value {
     let mut u = user(Some(id), name, card);
@@ -82,7 +82,7 @@ async fn deletes_exactly_the_users_matching_every_filter_and_frees_their_identif
 #[tokio::test]
 async fn each_query_plan_uses_its_access_path() {
     let (app, ids) = seeded().await;
-    let check = |calls: shared::metrics::CallCounts, op: &str| {
+    let check = |calls: shared::store::calls::CallCounts, op: &str| {
         assert!(calls.get(op) >= 1, "expected {op}: {calls}");
         assert_eq!(calls.get("Scan"), 0, "no scan: {calls}");
     };

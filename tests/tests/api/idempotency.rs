@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::deadline::Deadline;
-use shared::idempotency::{self, Begin};
+use shared::http::idempotency::{self, Begin};
 
 const KEY: &str = "sync-2026-11-23T10:00:00Z/batch-1";
 

@@ -21,7 +21,7 @@ use serde_json::json;
 use shared::app::App;
 use shared::config::Config;
 use shared::domain::LinkId;
-use shared::metrics::CallCounter;
+use shared::store::calls::CallCounter;
 use shared::store::keys;
 use shared::store::records::{StoredFactor, UserRecord};
 

@@ -18,7 +18,7 @@ use bench::report::{
     BinaryInfo, FunctionRun, ItemCheck, PassResult, PassSample, Report, RunInfo, StartInfo,
 };
 use bench::upsert::{self, Pass, Population};
-use shared::filter::{Filter, FilterRequest};
+use shared::domain::filter::{Filter, FilterRequest};
 use shared::store::keys;
 use tokio::runtime::Runtime;
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use serde_json::{Value, json};
+use shared::domain::filter::Filter;
 use shared::domain::{Identifier, LinkId, NumberKind, Timestamp};
-use shared::filter::Filter;
 use shared::store::keys::{self, DELETED_SHARDS};
 use shared::store::records::UserRecord;
 

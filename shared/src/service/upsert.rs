@@ -27,17 +27,17 @@ use base64::Engine;
 
 use crate::config::Limits;
 use crate::deadline::{Backoff, Deadline};
+use crate::domain::json::Field;
+use crate::domain::outcome::{ExtendedInfo, ItemOutcome};
 use crate::domain::{AuthFactorInput, Identifier, LinkId, Timestamp, UserInput};
-use crate::error::RequestError;
-use crate::json::Field;
-use crate::outcome::{ExtendedInfo, ItemOutcome};
-use crate::state::{Known, Lookup, NameChange};
+use crate::http::error::RequestError;
+use crate::http::web::parse_bulk_body;
+use crate::service::known::{Known, Lookup, NameChange};
 use crate::store::keys;
 use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::tx::{Expect, Takeover};
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError};
-use crate::web::parse_bulk_body;
 
 /// Parses and validates a whole request body: `{"list_items": [user, ...]}`.
 pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Vec<UserInput>, RequestError> {

@@ -11,11 +11,11 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::config::Limits;
 use crate::deadline::Deadline;
-use crate::error::RequestError;
-use crate::idempotency;
-use crate::outcome::{BulkResult, ItemOutcome};
+use crate::domain::outcome::{BulkResult, ItemOutcome};
+use crate::http::error::RequestError;
+use crate::http::idempotency;
+use crate::http::web::{self, json_response};
 use crate::store::StoreError;
-use crate::web::{self, json_response};
 
 /// A request-level error: `{"error": "<text>"}` with its status.
 pub fn error(err: &RequestError) -> Response<Body> {
@@ -108,14 +108,14 @@ pub fn nothing_confirmed(outcomes: &[ItemOutcome]) -> bool {
     !outcomes.is_empty()
         && outcomes
             .iter()
-            .all(|o| o.info == crate::outcome::ExtendedInfo::NotProcessed)
+            .all(|o| o.info == crate::domain::outcome::ExtendedInfo::NotProcessed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::AuthError;
-    use crate::json::{BodyError, JsonPath};
+    use crate::domain::json::{BodyError, JsonPath};
 
     fn body(r: &Response<Body>) -> serde_json::Value {
         serde_json::from_slice(r.body().as_ref()).unwrap()

@@ -9,9 +9,9 @@ use serde::Serialize;
 use crate::auth::{Authenticator, Principal};
 use crate::config::{Config, Limits};
 use crate::deadline::Deadline;
-use crate::error::RequestError;
-use crate::json::{JsonPath, Obj, parse_object};
-use crate::restore_request::Format;
+use crate::domain::json::{JsonPath, Obj, parse_object};
+use crate::http::body::delete_or_restore::Format;
+use crate::http::error::RequestError;
 
 /// The invocation's deadline: the Lambda deadline minus the configured margin, or the
 /// default budget when no real deadline is known (in-process tests, local emulators).

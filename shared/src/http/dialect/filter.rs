@@ -24,11 +24,11 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::auth::AuthError;
 use crate::domain::Timestamp;
-use crate::error::RequestError;
-use crate::filter::{FilterError, FilterRequest, query_pairs};
-use crate::filter_delete::{FilterDeleteError, FilterRun, delete_by_filter};
-use crate::idempotency::{self, Refusal};
-use crate::web::{self, json_response};
+use crate::domain::filter::{FilterError, FilterRequest, query_pairs};
+use crate::http::error::RequestError;
+use crate::http::idempotency::{self, Refusal};
+use crate::http::web::{self, json_response};
+use crate::service::filter_delete::{FilterDeleteError, FilterRun, delete_by_filter};
 
 /// A request-level error in this dialect.
 pub fn error(err: &RequestError) -> Response<Body> {

@@ -19,8 +19,8 @@ use serde_json::Value;
 
 use crate::config::Limits;
 use crate::domain::LinkId;
-use crate::error::RequestError;
-use crate::json::{BodyError, FromJson, JsonPath, Obj, parse_object};
+use crate::domain::json::{BodyError, FromJson, JsonPath, Obj, parse_object};
+use crate::http::error::RequestError;
 
 /// The body formats of seed 003 (its "Request Formats": application/json, text/json,
 /// application/xml, text/xml).

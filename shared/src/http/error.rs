@@ -1,11 +1,11 @@
 //! Request-level errors: the whole request is refused and nothing is written. Each
-//! endpoint renders them in its own dialect (see [`crate::dialect`]).
+//! endpoint renders them in its own dialect (see [`crate::http::dialect`]).
 
 use http::StatusCode;
 
 use crate::auth::AuthError;
 use crate::domain::UserInputError;
-use crate::json::BodyError;
+use crate::domain::json::BodyError;
 
 /// Why a request was refused as a whole.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -39,16 +39,16 @@ pub enum RequestError {
     },
     /// A bad filter query (seed 004): no filter, an unknown parameter or a bad value.
     #[error(transparent)]
-    Filter(#[from] crate::filter::FilterError),
+    Filter(#[from] crate::domain::filter::FilterError),
     /// The one user the request names does not exist (seed 004's `user_id`).
     #[error("Object not found")]
     NotFound,
     /// A body in a format the endpoint does not read (its dialect names the formats).
     #[error("Unsupported content type")]
     UnsupportedMediaType,
-    /// A request with an `Idempotency-Key` that cannot run (see [`crate::idempotency`]).
+    /// A request with an `Idempotency-Key` that cannot run (see [`crate::http::idempotency`]).
     #[error(transparent)]
-    Idempotency(#[from] crate::idempotency::Refusal),
+    Idempotency(#[from] crate::http::idempotency::Refusal),
     /// The store failed before anything was written; the client may retry.
     #[error("Service temporarily unavailable, try again later")]
     Unavailable,

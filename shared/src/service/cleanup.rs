@@ -15,8 +15,10 @@ use serde_json::Value;
 use crate::config::MAX_RETENTION_DAYS;
 use crate::deadline::Deadline;
 use crate::domain::Timestamp;
-use crate::filter::FilterRequest;
-use crate::filter_delete::{FilterDeleteError, PurgeRun, delete_by_filter, purge_soft_deleted};
+use crate::domain::filter::FilterRequest;
+use crate::service::filter_delete::{
+    FilterDeleteError, PurgeRun, delete_by_filter, purge_soft_deleted,
+};
 use crate::store::{Store, StoreError};
 
 /// What a run does, from the rule's input (or defaults for a plain scheduled event).

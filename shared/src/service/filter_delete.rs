@@ -11,9 +11,9 @@ use futures::StreamExt;
 use futures::stream;
 
 use crate::deadline::Deadline;
-use crate::delete::{Removal, RemovalOutcome, apply_removal_to};
+use crate::domain::filter::{FilterRequest, QueryPlan};
 use crate::domain::{LinkId, Timestamp};
-use crate::filter::{FilterRequest, QueryPlan};
+use crate::service::removal::{Removal, RemovalOutcome, apply_removal_to};
 use crate::store::batch::READ_CHUNK;
 use crate::store::find::Page;
 use crate::store::keys::{self, DELETED_SHARDS};

@@ -15,16 +15,16 @@ use serde::Serialize;
 use crate::app::App;
 use crate::auth::Principal;
 use crate::deadline::Deadline;
-use crate::restore_request::{self, DeleteOrRestore};
+use crate::http::body::delete_or_restore::{self, DeleteOrRestore};
+use crate::http::web;
 use crate::store::StoreError;
-use crate::web;
 
 use crate::domain::LinkId;
-use crate::error::RequestError;
-use crate::idempotency;
-use crate::json::BodyError;
-use crate::restore_request::Format;
-use crate::web::{json_response, with_body};
+use crate::domain::json::BodyError;
+use crate::http::body::delete_or_restore::Format;
+use crate::http::error::RequestError;
+use crate::http::idempotency;
+use crate::http::web::{json_response, with_body};
 
 /// One entry of `messages`. `kind` is rendered as "type" (a Rust keyword).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -393,7 +393,8 @@ where
         Ok(p) => p,
         Err(e) => return refuse(&e),
     };
-    let input = match restore_request::parse(req.body().as_ref(), body_format, &app.config.limits) {
+    let input = match delete_or_restore::parse(req.body().as_ref(), body_format, &app.config.limits)
+    {
         Ok(input) => input,
         Err(e) => return refuse(&e),
     };
@@ -436,7 +437,7 @@ where
 mod tests {
     use super::*;
     use crate::auth::AuthError;
-    use crate::json::JsonPath;
+    use crate::domain::json::JsonPath;
     use quick_xml::Reader;
     use quick_xml::events::Event;
     use serde_json::{Value, json};

@@ -29,7 +29,7 @@ use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
 use crate::deadline::Deadline;
-use crate::error::RequestError;
+use crate::http::error::RequestError;
 use crate::store::keys::key_item;
 use crate::store::{Item, Store, StoreError, bounded, request_error};
 

@@ -3,6 +3,10 @@
 //! Constructors validate, so a value of these types is always acceptable to the store
 //! ("parse, don't validate"): everything is checked before the first DynamoDB call.
 
+pub mod filter;
+pub mod json;
+pub mod outcome;
+
 use std::fmt;
 use std::net::IpAddr;
 
@@ -12,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
-use crate::json::{BodyError, Field, FromJson, JsonPath, Obj};
+use crate::domain::json::{BodyError, Field, FromJson, JsonPath, Obj};
 
 /// A user's id. Clients call it `link_id`; the filter endpoint calls it `user_id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -13,18 +13,18 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::config::Limits;
 use crate::deadline::{Backoff, Deadline};
-use crate::dialect::result::{MESSAGE_ERROR, ResultBody, ResultData, ResultMessage};
+use crate::domain::filter::Filter;
+use crate::domain::json::FromJson;
+use crate::domain::outcome::{ExtendedInfo, ItemOutcome};
 use crate::domain::{LinkId, Timestamp};
-use crate::error::RequestError;
-use crate::filter::Filter;
-use crate::json::FromJson;
-use crate::outcome::{ExtendedInfo, ItemOutcome};
-use crate::state::{Known, Lookup, NameChange};
+use crate::http::dialect::result::{MESSAGE_ERROR, ResultBody, ResultData, ResultMessage};
+use crate::http::error::RequestError;
+use crate::http::web::parse_bulk_body;
+use crate::service::known::{Known, Lookup, NameChange};
 use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::tx::Expect;
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError, keys};
-use crate::web::parse_bulk_body;
 
 /// Parses `{"link_ids": [uuid, ...]}` (seed 000).
 pub fn parse_delete_request(body: &[u8], limits: &Limits) -> Result<Vec<LinkId>, RequestError> {
@@ -461,7 +461,7 @@ fn changed(user: &UserRecord, state: Option<bool>, actor: &str, now: Timestamp) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::BodyError;
+    use crate::domain::json::BodyError;
     use serde_json::json;
 
     fn parse(v: serde_json::Value) -> Result<Vec<LinkId>, RequestError> {

@@ -1,0 +1,3 @@
+//! Request bodies.
+
+pub mod delete_or_restore;

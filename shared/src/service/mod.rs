@@ -1,0 +1,7 @@
+//! What happens to a request: the rules of each operation, on top of the store.
+
+pub mod cleanup;
+pub mod filter_delete;
+pub(crate) mod known;
+pub mod removal;
+pub mod upsert;
