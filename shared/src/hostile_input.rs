@@ -18,12 +18,12 @@ use crate::config::{Config, Limits, MAX_RETENTION_DAYS};
 use crate::domain::filter::{DRY_RUN, FilterError, FilterRequest, PARAMETERS, query_pairs};
 use crate::domain::json::{BodyError, JsonPath};
 use crate::domain::{AuthFactorInput, Timestamp, has_control_chars};
+use crate::http::body::bulk::link_ids as parse_delete_request;
+use crate::http::body::bulk::upsert_items as parse_request;
 use crate::http::body::delete_or_restore::{self, DeleteOrRestore, Format};
 use crate::http::dialect;
 use crate::http::error::RequestError;
 use crate::service::cleanup::{CleanupInput, purge_cutoff};
-use crate::service::removal::parse_delete_request;
-use crate::service::upsert::parse_request;
 
 /// Cases per property in the normal suite; `PROPTEST_CASES=<n>` runs more.
 const CASES: u32 = 256;

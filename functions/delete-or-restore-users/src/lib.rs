@@ -18,11 +18,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         };
         let outcomes =
             removal::apply_removal(&app.store, &input.ids, removal, &who.subject, deadline).await?;
-        Ok(removal::removal_result(
-            &input.ids,
-            &outcomes,
-            input.deleted,
-        ))
+        Ok(result::removal_result(&input.ids, &outcomes, input.deleted))
     };
     Ok(result::serve(app, &req, "delete_or_restore", service).await)
 }

@@ -12,7 +12,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         app,
         &req,
         "delete",
-        removal::parse_delete_request,
+        shared::http::body::bulk::link_ids,
         |who, ids, deadline| async move {
             removal::delete_users(&app.store, &ids, &who.subject, deadline).await
         },

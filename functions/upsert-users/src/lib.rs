@@ -12,5 +12,12 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         let limits = &app.config.limits;
         upsert::upsert_users(&app.store, limits, &who.subject, deadline, items).await
     };
-    Ok(plain::serve(app, &req, "upsert", upsert::parse_request, service).await)
+    Ok(plain::serve(
+        app,
+        &req,
+        "upsert",
+        shared::http::body::bulk::upsert_items,
+        service,
+    )
+    .await)
 }

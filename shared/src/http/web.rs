@@ -7,9 +7,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 use crate::auth::{Authenticator, Principal};
-use crate::config::{Config, Limits};
+use crate::config::Config;
 use crate::deadline::Deadline;
-use crate::domain::json::{JsonPath, Obj, parse_object};
 use crate::http::body::delete_or_restore::Format;
 use crate::http::error::RequestError;
 
@@ -62,38 +61,6 @@ pub fn body_within(req: &Request, max: usize) -> Result<&[u8], RequestError> {
         return Err(RequestError::BodyTooLarge { max });
     }
     Ok(body)
-}
-
-/// Reads a bulk body `{"<key>": [item, ...]}` (seeds 000/001): the byte limit first,
-/// then the JSON shape, an empty list, the item limit, and each item with `read` (given
-/// its JSON path, `<key>[i]`). The first problem refuses the whole request.
-pub fn parse_bulk_body<T>(
-    body: &[u8],
-    limits: &Limits,
-    key: &str,
-    read: impl Fn(&serde_json::Value, &JsonPath) -> Result<T, RequestError>,
-) -> Result<Vec<T>, RequestError> {
-    if body.len() > limits.max_body_bytes {
-        return Err(RequestError::BodyTooLarge {
-            max: limits.max_body_bytes,
-        });
-    }
-    let map = parse_object(body)?;
-    let root = JsonPath::default();
-    let list = Obj::new(&map, &root).required_array(key)?;
-    if list.is_empty() {
-        return Err(RequestError::EmptyList);
-    }
-    if list.len() > limits.max_items {
-        return Err(RequestError::TooManyItems {
-            max: limits.max_items,
-        });
-    }
-    let path = JsonPath::root(key);
-    list.iter()
-        .enumerate()
-        .map(|(i, v)| read(v, &path.index(i)))
-        .collect()
 }
 
 /// Seconds a 503's `Retry-After` asks the client to wait: DynamoDB was unreachable,

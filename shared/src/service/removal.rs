@@ -11,27 +11,15 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use crate::config::Limits;
 use crate::deadline::{Backoff, Deadline};
 use crate::domain::filter::Filter;
-use crate::domain::json::FromJson;
 use crate::domain::outcome::{ExtendedInfo, ItemOutcome};
 use crate::domain::{LinkId, Timestamp};
-use crate::http::dialect::result::{MESSAGE_ERROR, ResultBody, ResultData, ResultMessage};
-use crate::http::error::RequestError;
-use crate::http::web::parse_bulk_body;
 use crate::service::known::{Known, Lookup, NameChange};
 use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::tx::Expect;
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError, keys};
-
-/// Parses `{"link_ids": [uuid, ...]}` (seed 000).
-pub fn parse_delete_request(body: &[u8], limits: &Limits) -> Result<Vec<LinkId>, RequestError> {
-    parse_bulk_body(body, limits, "link_ids", |v, path| {
-        LinkId::from_json(v, path).map_err(RequestError::from)
-    })
-}
 
 /// What to do to each user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,56 +85,6 @@ pub async fn delete_users(
             ItemOutcome::delete(*id, info)
         })
         .collect())
-}
-
-/// The seed 003 `Result` of a soft delete or restore: one message per id that was not
-/// applied (`code` 404 not found, 503 not processed; `field` `ids[i]`), `data` holding the
-/// operation and the ids applied (each once, in request order), `text` a summary.
-pub fn removal_result(ids: &[LinkId], outcomes: &[RemovalOutcome], deleted: bool) -> ResultBody {
-    let mut messages = Vec::new();
-    let mut applied = Vec::new();
-    let mut seen = HashSet::new();
-    for (i, (id, outcome)) in ids.iter().zip(outcomes).enumerate() {
-        let (code, message) = match outcome {
-            RemovalOutcome::Applied => {
-                if seen.insert(*id) {
-                    applied.push(*id);
-                }
-                continue;
-            }
-            RemovalOutcome::NotFound | RemovalOutcome::Skipped => {
-                (404, format!("User {id} not found"))
-            }
-            RemovalOutcome::NotProcessed => (
-                503,
-                format!("User {id} was not processed before the deadline; send it again"),
-            ),
-        };
-        messages.push(ResultMessage {
-            kind: MESSAGE_ERROR,
-            code,
-            message,
-            field: Some(format!("ids[{i}]")),
-        });
-    }
-    let verb = if deleted { "deleted" } else { "restored" };
-    ResultBody {
-        count_of_errors: messages.len(),
-        text: Some(format!(
-            "{} of {} users {verb}",
-            applied.len(),
-            seen_count(ids)
-        )),
-        messages,
-        data: Some(ResultData {
-            deleted,
-            ids: applied,
-        }),
-    }
-}
-
-fn seen_count(ids: &[LinkId]) -> usize {
-    ids.iter().collect::<HashSet<_>>().len()
 }
 
 /// Applies `removal` to every id; returns one outcome per id, in request order (a
@@ -456,48 +394,4 @@ fn changed(user: &UserRecord, state: Option<bool>, actor: &str, now: Timestamp) 
     r.updated_by = actor.to_owned();
     r.version = user.version + 1;
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::json::BodyError;
-    use serde_json::json;
-
-    fn parse(v: serde_json::Value) -> Result<Vec<LinkId>, RequestError> {
-        parse_delete_request(v.to_string().as_bytes(), &Limits::default())
-    }
-
-    #[test]
-    fn link_ids_errors_follow_seed_000() {
-        let ok = "91c615e3-1040-4815-8ecb-039a18b756b1";
-        assert_eq!(parse(json!({"link_ids": [ok, ok]})).unwrap().len(), 2);
-        assert_eq!(parse(json!({"link_ids": []})), Err(RequestError::EmptyList));
-        assert_eq!(
-            parse(json!({})).unwrap_err().to_string(),
-            "Wrong JSON body: no value for `link_ids`"
-        );
-        assert_eq!(
-            parse(json!({"link_ids": [ok, ok, "nope"]}))
-                .unwrap_err()
-                .to_string(),
-            "Wrong JSON body: value `link_ids[2]` was of the wrong type"
-        );
-        assert_eq!(
-            parse(json!({"link_ids": "x"})).unwrap_err().to_string(),
-            "Wrong JSON body: value `link_ids` was of the wrong type"
-        );
-        assert_eq!(
-            parse_delete_request(b"nope", &Limits::default()),
-            Err(RequestError::Body(BodyError::Malformed))
-        );
-        let small = Limits {
-            max_items: 1,
-            ..Limits::default()
-        };
-        assert_eq!(
-            parse_delete_request(json!({"link_ids": [ok, ok]}).to_string().as_bytes(), &small),
-            Err(RequestError::TooManyItems { max: 1 })
-        );
-    }
 }

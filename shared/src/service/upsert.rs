@@ -30,21 +30,12 @@ use crate::deadline::{Backoff, Deadline};
 use crate::domain::json::Field;
 use crate::domain::outcome::{ExtendedInfo, ItemOutcome};
 use crate::domain::{AuthFactorInput, Identifier, LinkId, Timestamp, UserInput};
-use crate::http::error::RequestError;
-use crate::http::web::parse_bulk_body;
 use crate::service::known::{Known, Lookup, NameChange};
 use crate::store::keys;
 use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::tx::{Expect, Takeover};
 use crate::store::units::{Unit, UnitFate};
 use crate::store::{Store, StoreError};
-
-/// Parses and validates a whole request body: `{"list_items": [user, ...]}`.
-pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Vec<UserInput>, RequestError> {
-    parse_bulk_body(body, limits, "list_items", |v, path| {
-        UserInput::from_json(v, path).map_err(RequestError::from)
-    })
-}
 
 /// An item that passed its own checks, ready for matching.
 #[derive(Clone, Debug)]

@@ -1,3 +1,4 @@
 //! Request bodies.
 
+pub mod bulk;
 pub mod delete_or_restore;

@@ -4,6 +4,7 @@
 //! Field names, member order and XML namespaces are the seed's; `id`, `name`, `url` and
 //! `inner_exception` exist in the contract but this service never fills them.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use crate::http::body::delete_or_restore::Format;
 use crate::http::error::RequestError;
 use crate::http::idempotency;
 use crate::http::web::{json_response, with_body};
+use crate::service::removal::RemovalOutcome;
 
 /// One entry of `messages`. `kind` is rendered as "type" (a Rust keyword).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -431,6 +433,56 @@ where
         }
     })
     .await
+}
+
+/// The seed 003 `Result` of a soft delete or restore: one message per id that was not
+/// applied (`code` 404 not found, 503 not processed; `field` `ids[i]`), `data` holding the
+/// operation and the ids applied (each once, in request order), `text` a summary.
+pub fn removal_result(ids: &[LinkId], outcomes: &[RemovalOutcome], deleted: bool) -> ResultBody {
+    let mut messages = Vec::new();
+    let mut applied = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, (id, outcome)) in ids.iter().zip(outcomes).enumerate() {
+        let (code, message) = match outcome {
+            RemovalOutcome::Applied => {
+                if seen.insert(*id) {
+                    applied.push(*id);
+                }
+                continue;
+            }
+            RemovalOutcome::NotFound | RemovalOutcome::Skipped => {
+                (404, format!("User {id} not found"))
+            }
+            RemovalOutcome::NotProcessed => (
+                503,
+                format!("User {id} was not processed before the deadline; send it again"),
+            ),
+        };
+        messages.push(ResultMessage {
+            kind: MESSAGE_ERROR,
+            code,
+            message,
+            field: Some(format!("ids[{i}]")),
+        });
+    }
+    let verb = if deleted { "deleted" } else { "restored" };
+    ResultBody {
+        count_of_errors: messages.len(),
+        text: Some(format!(
+            "{} of {} users {verb}",
+            applied.len(),
+            seen_count(ids)
+        )),
+        messages,
+        data: Some(ResultData {
+            deleted,
+            ids: applied,
+        }),
+    }
+}
+
+fn seen_count(ids: &[LinkId]) -> usize {
+    ids.iter().collect::<HashSet<_>>().len()
 }
 
 #[cfg(test)]
