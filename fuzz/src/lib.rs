@@ -13,7 +13,8 @@ use shared::domain::{AuthFactorInput, Timestamp, has_control_chars};
 use shared::http::error::RequestError;
 use shared::domain::filter::{FilterError, FilterRequest, query_pairs};
 use shared::domain::json::{BodyError, JsonPath};
-use shared::http::body::delete_or_restore::{self, Format};
+use shared::http::body::delete_or_restore;
+use shared::http::negotiate::Format;
 use shared::service::upsert::parse_request;
 
 fn now() -> Timestamp {

@@ -20,9 +20,10 @@ use crate::domain::json::{BodyError, JsonPath};
 use crate::domain::{AuthFactorInput, Timestamp, has_control_chars};
 use crate::http::body::bulk::link_ids as parse_delete_request;
 use crate::http::body::bulk::upsert_items as parse_request;
-use crate::http::body::delete_or_restore::{self, DeleteOrRestore, Format};
+use crate::http::body::delete_or_restore::{self, DeleteOrRestore};
 use crate::http::dialect;
 use crate::http::error::RequestError;
+use crate::http::negotiate::Format;
 use crate::service::cleanup::{CleanupInput, purge_cutoff};
 
 /// Cases per property in the normal suite; `PROPTEST_CASES=<n>` runs more.

@@ -4,4 +4,5 @@ pub mod body;
 pub mod dialect;
 pub mod error;
 pub mod idempotency;
+pub mod negotiate;
 pub mod web;

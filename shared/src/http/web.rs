@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::auth::{Authenticator, Principal};
 use crate::config::Config;
 use crate::deadline::Deadline;
-use crate::http::body::delete_or_restore::Format;
 use crate::http::error::RequestError;
 
 /// The invocation's deadline: the Lambda deadline minus the configured margin, or the
@@ -38,20 +37,6 @@ pub fn require_admin(req: &Request, auth: &Authenticator) -> Result<Principal, R
         return Err(RequestError::Forbidden);
     }
     Ok(principal)
-}
-
-/// Refuses a body declared as anything but JSON (`application/json` or `text/json`,
-/// parameters such as `charset` ignored) with 415, so that an XML document, a form or a
-/// multipart upload is not read as JSON and answered with a misleading `Wrong JSON body`.
-/// A request without `Content-Type` is read as JSON, as clients of seeds 000/001 send it.
-pub fn require_json_body(req: &Request) -> Result<(), RequestError> {
-    let Some(declared) = req.headers().get(http::header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    match declared.to_str().ok().and_then(Format::from_content_type) {
-        Some(Format::Json) => Ok(()),
-        _ => Err(RequestError::UnsupportedMediaType),
-    }
 }
 
 /// The body, refused when larger than `max` bytes.

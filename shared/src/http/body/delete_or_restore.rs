@@ -21,38 +21,7 @@ use crate::config::Limits;
 use crate::domain::LinkId;
 use crate::domain::json::{BodyError, FromJson, JsonPath, Obj, parse_object};
 use crate::http::error::RequestError;
-
-/// The body formats of seed 003 (its "Request Formats": application/json, text/json,
-/// application/xml, text/xml).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// `application/json` or `text/json`.
-    Json,
-    /// `application/xml` or `text/xml`, in the data-contract style of the seed.
-    Xml,
-}
-
-impl Format {
-    /// From a Content-Type value: application/json and text/json -> Json; application/xml
-    /// and text/xml -> Xml; parameters (charset) ignored, case-insensitive; anything else
-    /// -> None, which the endpoint answers with `UnsupportedMediaType`.
-    pub fn from_content_type(value: &str) -> Option<Format> {
-        let essence = value.split(';').next().unwrap_or_default().trim();
-        Self::from_media_type(essence)
-    }
-
-    /// A bare media type (no parameters) naming one of the seed's formats.
-    pub(crate) fn from_media_type(media_type: &str) -> Option<Format> {
-        let is = |name: &str| media_type.eq_ignore_ascii_case(name);
-        if is("application/json") || is("text/json") {
-            Some(Format::Json)
-        } else if is("application/xml") || is("text/xml") {
-            Some(Format::Xml)
-        } else {
-            None
-        }
-    }
-}
+use crate::http::negotiate::Format;
 
 /// The parsed `DeleteOrRestore` body: which users, and whether to delete or restore them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -689,30 +658,6 @@ mod tests {
     </last_change>
   </system_information>
 </DeleteOrRestore>"#;
-
-    #[test]
-    fn content_types_map_to_formats() {
-        assert_eq!(
-            Format::from_content_type("application/json"),
-            Some(Format::Json)
-        );
-        assert_eq!(
-            Format::from_content_type("Text/JSON; charset=utf-8"),
-            Some(Format::Json)
-        );
-        assert_eq!(
-            Format::from_content_type("application/xml;charset=UTF-8"),
-            Some(Format::Xml)
-        );
-        assert_eq!(Format::from_content_type(" text/xml "), Some(Format::Xml));
-        assert_eq!(Format::from_content_type("text/plain"), None);
-        assert_eq!(
-            Format::from_content_type("application/x-www-form-urlencoded"),
-            None
-        );
-        assert_eq!(Format::from_content_type(""), None);
-        assert_eq!(Format::from_content_type("application/jsonx"), None);
-    }
 
     #[test]
     fn the_seed_samples_parse() {

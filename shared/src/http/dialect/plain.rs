@@ -48,7 +48,7 @@ where
     F: Future<Output = Result<Vec<ItemOutcome>, StoreError>>,
 {
     let deadline = web::deadline(req, &app.config);
-    if let Err(e) = web::require_json_body(req) {
+    if let Err(e) = crate::http::negotiate::require_json_body(req) {
         return error(&e);
     }
     let principal = match web::require_admin(req, &app.config.auth) {

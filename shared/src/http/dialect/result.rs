@@ -22,9 +22,9 @@ use crate::store::StoreError;
 
 use crate::domain::LinkId;
 use crate::domain::json::BodyError;
-use crate::http::body::delete_or_restore::Format;
 use crate::http::error::RequestError;
 use crate::http::idempotency;
+use crate::http::negotiate::{Format, response_format};
 use crate::http::web::{json_response, with_body};
 use crate::service::removal::RemovalOutcome;
 
@@ -153,66 +153,6 @@ pub fn error_message(err: &RequestError, body: Format) -> ResultMessage {
         message,
         field,
     }
-}
-
-/// The answer format: from `Accept` when it names JSON (application/json, text/json) or
-/// XML (application/xml, text/xml), honouring q-values roughly; `*/*`, absent or unusable
-/// -> the request's format (the seed offers both, so the client's own format is safest).
-///
-/// Each format scores the highest q of the ranges naming it, or else of a matching
-/// wildcard (`*/*`, `application/*`, `text/*`); the higher score wins, a tie keeps the
-/// request's format.
-pub fn response_format(accept: Option<&str>, request: Format) -> Format {
-    let Some(accept) = accept else {
-        return request;
-    };
-    let mut json: Option<u16> = None;
-    let mut xml: Option<u16> = None;
-    let mut wildcard: Option<u16> = None;
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim();
-        let Some(q) = quality(parts) else {
-            continue;
-        };
-        let best = match Format::from_media_type(media) {
-            Some(Format::Json) => &mut json,
-            Some(Format::Xml) => &mut xml,
-            None if ["*/*", "application/*", "text/*"]
-                .iter()
-                .any(|w| media.eq_ignore_ascii_case(w)) =>
-            {
-                &mut wildcard
-            }
-            None => continue,
-        };
-        *best = Some(best.map_or(q, |b| b.max(q)));
-    }
-    let json = json.or(wildcard).unwrap_or(0);
-    let xml = xml.or(wildcard).unwrap_or(0);
-    match json.cmp(&xml) {
-        std::cmp::Ordering::Greater => Format::Json,
-        std::cmp::Ordering::Less => Format::Xml,
-        std::cmp::Ordering::Equal => request,
-    }
-}
-
-/// The q-value of a media range's parameters in thousandths (1000 when absent); `None`
-/// when it does not parse, so the range is ignored.
-fn quality<'a>(params: impl Iterator<Item = &'a str>) -> Option<u16> {
-    for param in params {
-        if let Some((key, value)) = param.split_once('=')
-            && key.trim().eq_ignore_ascii_case("q")
-        {
-            let q: f32 = value.trim().parse().ok()?;
-            if !(0.0..=1.0).contains(&q) {
-                return None;
-            }
-            // In range 0..=1000 by the check above.
-            return Some((q * 1000.0).round() as u16);
-        }
-    }
-    Some(1000)
 }
 
 /// The JSON shape, members in the seed's order.
@@ -888,42 +828,5 @@ mod tests {
         let j = json_body(&respond(StatusCode::OK, &body, Format::Json));
         assert_eq!(j["messages"], json!([]));
         assert_eq!(j["data"], json!({"deleted": false, "ids": []}));
-    }
-
-    #[test]
-    fn the_answer_format_follows_accept() {
-        use Format::{Json, Xml};
-        let cases = [
-            (None, Json, Json),
-            (None, Xml, Xml),
-            (Some("*/*"), Xml, Xml),
-            (Some("application/json"), Xml, Json),
-            (Some("text/json"), Xml, Json),
-            (Some("application/xml"), Json, Xml),
-            (Some("Text/XML; charset=utf-8"), Json, Xml),
-            (Some("text/html"), Xml, Xml),
-            (Some(""), Json, Json),
-            (Some("garbage;;;q=="), Json, Json),
-            (Some("application/xml;q=0.5, application/json"), Xml, Json),
-            (Some("application/json;q=0.1, text/xml;q=0.9"), Json, Xml),
-            (Some("application/json, application/xml"), Xml, Xml),
-            (Some("application/json, application/xml"), Json, Json),
-            (Some("application/json;q=0, */*"), Json, Xml),
-            (Some("application/xml;q=0.4, */*;q=0.8"), Xml, Json),
-            (Some("application/json;q=0"), Json, Json),
-            (
-                Some("application/json;q=2, application/xml;q=0.3"),
-                Json,
-                Xml,
-            ),
-            (Some("text/*, application/json;q=0.5"), Json, Xml),
-        ];
-        for (accept, request, expected) in cases {
-            assert_eq!(
-                response_format(accept, request),
-                expected,
-                "{accept:?} {request:?}"
-            );
-        }
     }
 }
