@@ -1,5 +1,6 @@
 //! What a function builds once at cold start and shares across invocations.
 
+use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -7,7 +8,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 
 use crate::config::{Config, ConfigError};
 use crate::store::Store;
-use crate::store::calls::CallCounter;
+use crate::store::calls::{CallCounter, CallCounts};
 
 /// Longest wait for a connection to DynamoDB (the SDK's default is 3.1 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -48,6 +49,14 @@ impl App {
         let calls = CallCounter::default();
         let client = Client::from_conf(client_config(&sdk).interceptor(calls.clone()).build());
         Ok(Self::new(config, client, calls))
+    }
+
+    /// Runs `work`, counting the DynamoDB requests it makes: every invocation's summary
+    /// log line carries them (request cost is part of the contract).
+    pub async fn counted<T>(&self, work: impl Future<Output = T>) -> (T, CallCounts) {
+        let before = self.calls.snapshot();
+        let out = work.await;
+        (out, self.calls.snapshot().since(&before))
     }
 
     /// An app over a given client (tests add their own interceptors); `calls` should be

@@ -18,16 +18,16 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error
         config.default_budget,
     );
     let input = CleanupInput::from_event(&event.payload)?;
-    let before = app.calls.snapshot();
-    let summary = run_cleanup(
-        &app.store,
-        &input,
-        config.soft_delete_retention,
-        config.limits.max_items,
-        deadline,
-    )
-    .await?;
-    let calls = app.calls.snapshot().since(&before);
+    let (summary, calls) = app
+        .counted(run_cleanup(
+            &app.store,
+            &input,
+            config.soft_delete_retention,
+            config.limits.max_items,
+            deadline,
+        ))
+        .await;
+    let summary = summary?;
     let filters_deleted: usize = summary.filters.iter().map(|f| f.deleted).sum();
     tracing::info!(
         found = summary.found,

@@ -1,21 +1,25 @@
-//! `DELETE /api/v1/users/bulk`: the HTTP adapter of the hard delete (seed 000), answering
-//! in the `{"error": ...}` dialect.
+//! `DELETE /api/v1/users/bulk`: the hard delete (docs/contracts.md#delete-users), in the
+//! error-string dialect.
 
 use lambda_http::{Body, Error, Request, Response};
 use shared::app::App;
-use shared::http::dialect::plain;
+use shared::http::body::bulk;
+use shared::http::dialect::plain::Plain;
+use shared::http::pipeline::Endpoint;
 use shared::service::removal;
+
+const DELETE: Endpoint<Plain> = Endpoint::new("delete");
 
 /// Handles one request; every client mistake is a 4xx in the endpoint's dialect.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    Ok(plain::serve(
-        app,
-        &req,
-        "delete",
-        shared::http::body::bulk::link_ids,
-        |who, ids, deadline| async move {
-            removal::delete_users(&app.store, &ids, &who.subject, deadline).await
-        },
-    )
-    .await)
+    Ok(DELETE
+        .serve(
+            app,
+            &req,
+            |req, _| bulk::link_ids(req.body().as_ref(), &app.config.limits),
+            |who, ids, deadline| async move {
+                Ok(removal::delete_users(&app.store, &ids, &who.subject, deadline).await?)
+            },
+        )
+        .await)
 }

@@ -1,23 +1,26 @@
-//! `POST /api/v1/users/bulk`: the HTTP adapter of the upsert service (seeds 001/002),
-//! answering in the `{"error": ...}` dialect.
+//! `POST /api/v1/users/bulk`: the upsert (docs/contracts.md#upsert-users), in the
+//! error-string dialect.
 
 use lambda_http::{Body, Error, Request, Response};
 use shared::app::App;
-use shared::http::dialect::plain;
+use shared::http::body::bulk;
+use shared::http::dialect::plain::Plain;
+use shared::http::pipeline::Endpoint;
 use shared::service::upsert;
+
+const UPSERT: Endpoint<Plain> = Endpoint::new("upsert");
 
 /// Handles one request; every client mistake is a 4xx in the endpoint's dialect.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let service = |who: shared::auth::Principal, items, deadline| async move {
-        let limits = &app.config.limits;
-        upsert::upsert_users(&app.store, limits, &who.subject, deadline, items).await
-    };
-    Ok(plain::serve(
-        app,
-        &req,
-        "upsert",
-        shared::http::body::bulk::upsert_items,
-        service,
-    )
-    .await)
+    let limits = &app.config.limits;
+    Ok(UPSERT
+        .serve(
+            app,
+            &req,
+            |req, _| bulk::upsert_items(req.body().as_ref(), limits),
+            |who, items, deadline| async move {
+                Ok(upsert::upsert_users(&app.store, limits, &who.subject, deadline, items).await?)
+            },
+        )
+        .await)
 }

@@ -5,4 +5,6 @@ pub mod dialect;
 pub mod error;
 pub mod idempotency;
 pub mod negotiate;
+pub mod pipeline;
+pub mod query;
 pub mod web;

@@ -21,14 +21,14 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
-use crate::app::App;
 use crate::auth::AuthError;
-use crate::domain::Timestamp;
-use crate::domain::filter::{FilterError, FilterRequest, query_pairs};
+use crate::domain::filter::FilterError;
 use crate::http::error::RequestError;
-use crate::http::idempotency::{self, Refusal};
+use crate::http::idempotency::Refusal;
+use crate::http::pipeline::Dialect;
 use crate::http::web::{self, json_response};
-use crate::service::filter_delete::{FilterDeleteError, FilterRun, delete_by_filter};
+use crate::service::filter_delete::FilterRun;
+use crate::store::calls::CallCounts;
 
 /// A request-level error in this dialect.
 pub fn error(err: &RequestError) -> Response<Body> {
@@ -127,66 +127,43 @@ pub fn success_body(run: &FilterRun) -> Value {
     body
 }
 
-/// Serves `DELETE /api/v1/users?<filter>`: authenticate (admin), parse the query, run
-/// the filter delete, answer in this dialect, log one summary line.
-pub async fn serve(app: &App, req: &Request) -> Response<Body> {
-    let deadline = web::deadline(req, &app.config);
-    let principal = match web::require_admin(req, &app.config.auth) {
-        Ok(p) => p,
-        Err(e) => return error(&e),
-    };
-    let pairs = query_pairs(req.uri().query().unwrap_or_default());
-    let parsed = FilterRequest::parse(
-        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        Timestamp::now(),
-        app.config.limits.max_items,
-    );
-    let request = match parsed {
-        Ok(r) => r,
-        Err(e) => return error(&RequestError::Filter(e)),
-    };
-    let subject = principal.subject.as_str();
-    idempotency::once(
-        &app.store,
-        req,
-        "filter_delete",
-        subject,
-        &deadline,
-        error,
-        || async {
-            let before = app.calls.snapshot();
-            let result = delete_by_filter(&app.store, &request, subject, deadline).await;
-            let calls = app.calls.snapshot().since(&before);
-            match result {
-                Ok(run) if run.failed_outright() => {
-                    tracing::error!(
-                        dry_run = run.dry_run,
-                        dynamodb_calls = %calls,
-                        "filter delete: DynamoDB could not be reached, nothing done"
-                    );
-                    error(&RequestError::Unavailable)
-                }
-                Ok(run) => {
-                    tracing::info!(
-                        dry_run = run.dry_run,
-                        matched = run.matched,
-                        deleted = run.deleted.len(),
-                        not_deleted = run.not_deleted,
-                        remaining = run.remaining,
-                        dynamodb_calls = %calls,
-                        "filter delete done"
-                    );
-                    success(&run)
-                }
-                Err(FilterDeleteError::UserNotFound) => error(&RequestError::NotFound),
-                Err(FilterDeleteError::Store(e)) => {
-                    tracing::error!(error = ?e, dynamodb_calls = %calls, "filter delete failed");
-                    error(&RequestError::Unavailable)
-                }
-            }
-        },
-    )
-    .await
+/// The dialect of the filter delete: every refusal is
+/// `{"error_type", "success": false, "error": {"message", "code", "reason"}}`, a missing
+/// user `{"error_type": "Object not found error", "success": false}`.
+#[derive(Clone, Copy, Debug)]
+pub struct FilterDialect;
+
+impl Dialect for FilterDialect {
+    type Answer = FilterRun;
+
+    fn negotiate(_req: &Request) -> (Self, Result<(), RequestError>) {
+        (FilterDialect, Ok(()))
+    }
+
+    fn error(&self, err: &RequestError) -> Response<Body> {
+        error(err)
+    }
+
+    fn success(&self, run: &FilterRun) -> Response<Body> {
+        success(run)
+    }
+
+    fn nothing_applied(&self, run: &FilterRun) -> bool {
+        run.failed_outright()
+    }
+
+    fn log_done(&self, operation: &str, run: &FilterRun, calls: &CallCounts) {
+        tracing::info!(
+            operation,
+            dry_run = run.dry_run,
+            matched = run.matched,
+            deleted = run.deleted.len(),
+            not_deleted = run.not_deleted,
+            remaining = run.remaining,
+            dynamodb_calls = %calls,
+            "filter delete done"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,17 @@
 //! The `{"error": "..."}` dialect of seeds 000/001/002, with `{"result": [...]}` answers.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use crate::app::App;
-use crate::auth::Principal;
-use crate::config::Limits;
-use crate::deadline::Deadline;
 use crate::domain::outcome::{BulkResult, ItemOutcome};
 use crate::http::error::RequestError;
-use crate::http::idempotency;
+use crate::http::negotiate;
+use crate::http::pipeline::Dialect;
 use crate::http::web::{self, json_response};
-use crate::store::StoreError;
+use crate::store::calls::CallCounts;
 
 /// A request-level error: `{"error": "<text>"}` with its status.
 pub fn error(err: &RequestError) -> Response<Body> {
@@ -30,75 +26,47 @@ pub fn bulk(outcomes: &[ItemOutcome]) -> Response<Body> {
     json_response(StatusCode::OK, &BulkResult { result: outcomes })
 }
 
-/// Serves a bulk endpoint of this dialect: authenticate (admin), parse the body with
-/// `parse`, run the service, answer `{"result": [...]}`, and log one summary line with the
-/// outcome counts and the DynamoDB calls made. A body declared as anything but JSON is a
-/// 415 (before authentication, as in the `Result` dialect); a store failure before any
-/// write is a 503.
-pub async fn serve<T, P, S, F>(
-    app: &App,
-    req: &Request,
-    operation: &'static str,
-    parse: P,
-    service: S,
-) -> Response<Body>
-where
-    P: FnOnce(&[u8], &Limits) -> Result<T, RequestError>,
-    S: FnOnce(Principal, T, Deadline) -> F,
-    F: Future<Output = Result<Vec<ItemOutcome>, StoreError>>,
-{
-    let deadline = web::deadline(req, &app.config);
-    if let Err(e) = crate::http::negotiate::require_json_body(req) {
-        return error(&e);
+/// The dialect of the upsert and the hard delete: bodies must be JSON; the answer of a
+/// request that ran is `{"result": [...]}` and every refusal is `{"error": "<text>"}`.
+#[derive(Clone, Copy, Debug)]
+pub struct Plain;
+
+impl Dialect for Plain {
+    type Answer = Vec<ItemOutcome>;
+
+    fn negotiate(req: &Request) -> (Self, Result<(), RequestError>) {
+        (Plain, negotiate::require_json_body(req))
     }
-    let principal = match web::require_admin(req, &app.config.auth) {
-        Ok(p) => p,
-        Err(e) => return error(&e),
-    };
-    let input = match parse(req.body().as_ref(), &app.config.limits) {
-        Ok(input) => input,
-        Err(e) => return error(&e),
-    };
-    let subject = principal.subject.clone();
-    idempotency::once(&app.store, req, operation, &subject, &deadline, error, || async {
-        let before = app.calls.snapshot();
-        let result = service(principal, input, deadline).await;
-        let calls = app.calls.snapshot().since(&before);
-        match result {
-            Ok(outcomes) if nothing_confirmed(&outcomes) => {
-                tracing::error!(
-                    operation,
-                    items = outcomes.len(),
-                    dynamodb_calls = %calls,
-                    "{operation}: DynamoDB confirmed nothing before the deadline"
-                );
-                error(&RequestError::Unavailable)
-            }
-            Ok(outcomes) => {
-                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-                for o in &outcomes {
-                    let key = serde_json::to_value(o.info)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    *counts.entry(key).or_default() += 1;
-                }
-                tracing::info!(
-                    operation,
-                    items = outcomes.len(),
-                    outcomes = ?counts,
-                    dynamodb_calls = %calls,
-                    "{operation} done"
-                );
-                bulk(&outcomes)
-            }
-            Err(e) => {
-                tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
-                error(&RequestError::Unavailable)
-            }
+
+    fn error(&self, err: &RequestError) -> Response<Body> {
+        error(err)
+    }
+
+    fn success(&self, outcomes: &Vec<ItemOutcome>) -> Response<Body> {
+        bulk(outcomes)
+    }
+
+    fn nothing_applied(&self, outcomes: &Vec<ItemOutcome>) -> bool {
+        nothing_confirmed(outcomes)
+    }
+
+    fn log_done(&self, operation: &str, outcomes: &Vec<ItemOutcome>, calls: &CallCounts) {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for o in outcomes {
+            let key = serde_json::to_value(o.info)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            *counts.entry(key).or_default() += 1;
         }
-    })
-    .await
+        tracing::info!(
+            operation,
+            items = outcomes.len(),
+            outcomes = ?counts,
+            dynamodb_calls = %calls,
+            "{operation} done"
+        );
+    }
 }
 
 /// Every item is `not_processed`: DynamoDB could not be reached (or kept throttling)

@@ -7,23 +7,17 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use std::future::Future;
-
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::app::App;
-use crate::auth::Principal;
-use crate::deadline::Deadline;
-use crate::http::body::delete_or_restore::{self, DeleteOrRestore};
+use crate::http::pipeline::Dialect;
 use crate::http::web;
-use crate::store::StoreError;
+use crate::store::calls::CallCounts;
 
 use crate::domain::LinkId;
 use crate::domain::json::BodyError;
 use crate::http::error::RequestError;
-use crate::http::idempotency;
 use crate::http::negotiate::{Format, response_format};
 use crate::http::web::{json_response, with_body};
 use crate::service::removal::RemovalOutcome;
@@ -304,75 +298,65 @@ fn to_xml(body: &ResultBody) -> String {
     out
 }
 
-/// Serves the seed 003 endpoint: pick the body format from `Content-Type` (JSON when
-/// absent) and the answer format from `Accept`, authenticate (admin), parse, run the
-/// service, answer its `Result` with 200, and log one summary line. Every refusal is a
-/// `Result` too, in the negotiated format.
-pub async fn serve<S, F>(
-    app: &App,
-    req: &Request,
-    operation: &'static str,
-    service: S,
-) -> Response<Body>
-where
-    S: FnOnce(Principal, DeleteOrRestore, Deadline) -> F,
-    F: Future<Output = Result<ResultBody, StoreError>>,
-{
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let accept = header(http::header::ACCEPT);
-    let body_format = match header(http::header::CONTENT_TYPE) {
-        None => Some(Format::Json),
-        Some(ct) => Format::from_content_type(ct),
-    };
-    let Some(body_format) = body_format else {
-        let answer = response_format(accept, Format::Json);
-        return request_error(&RequestError::UnsupportedMediaType, answer);
-    };
-    let answer = response_format(accept, body_format);
-    let refuse = |e: &RequestError| request_error_in(e, body_format, answer);
-    let deadline = web::deadline(req, &app.config);
-    let principal = match web::require_admin(req, &app.config.auth) {
-        Ok(p) => p,
-        Err(e) => return refuse(&e),
-    };
-    let input = match delete_or_restore::parse(req.body().as_ref(), body_format, &app.config.limits)
-    {
-        Ok(input) => input,
-        Err(e) => return refuse(&e),
-    };
-    let ids = input.ids.len();
-    let subject = principal.subject.clone();
-    idempotency::once(&app.store, req, operation, &subject, &deadline, refuse, || async {
-        let before = app.calls.snapshot();
-        let result = service(principal, input, deadline).await;
-        let calls = app.calls.snapshot().since(&before);
-        match result {
-            Ok(body) if body.nothing_confirmed() => {
-                tracing::error!(
-                    operation,
-                    ids,
-                    dynamodb_calls = %calls,
-                    "{operation}: DynamoDB confirmed nothing before the deadline"
-                );
-                refuse(&RequestError::Unavailable)
+/// The `Result` dialect of the soft delete and restore: bodies in JSON or XML (by
+/// `Content-Type`, JSON when absent), answers in JSON or XML (by `Accept`, else the
+/// body's format); every answer, refusals included, is a `Result`.
+#[derive(Clone, Copy, Debug)]
+pub struct ResultDialect {
+    /// The request body's format (it names "JSON" or "XML" in body errors).
+    pub body: Format,
+    /// The answer's format.
+    pub answer: Format,
+}
+
+impl Dialect for ResultDialect {
+    type Answer = ResultBody;
+
+    fn negotiate(req: &Request) -> (Self, Result<(), RequestError>) {
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let accept = header(http::header::ACCEPT);
+        let body = match header(http::header::CONTENT_TYPE) {
+            None => Some(Format::Json),
+            Some(ct) => Format::from_content_type(ct),
+        };
+        match body {
+            Some(body) => {
+                let answer = response_format(accept, body);
+                (Self { body, answer }, Ok(()))
             }
-            Ok(body) => {
-                tracing::info!(
-                    operation,
-                    ids,
-                    errors = body.count_of_errors,
-                    dynamodb_calls = %calls,
-                    "{operation} done"
-                );
-                respond(StatusCode::OK, &body, answer)
-            }
-            Err(e) => {
-                tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
-                refuse(&RequestError::Unavailable)
+            None => {
+                let answer = response_format(accept, Format::Json);
+                let dialect = Self {
+                    body: answer,
+                    answer,
+                };
+                (dialect, Err(RequestError::UnsupportedMediaType))
             }
         }
-    })
-    .await
+    }
+
+    fn error(&self, err: &RequestError) -> Response<Body> {
+        request_error_in(err, self.body, self.answer)
+    }
+
+    fn success(&self, body: &ResultBody) -> Response<Body> {
+        respond(StatusCode::OK, body, self.answer)
+    }
+
+    fn nothing_applied(&self, body: &ResultBody) -> bool {
+        body.nothing_confirmed()
+    }
+
+    fn log_done(&self, operation: &str, body: &ResultBody, calls: &CallCounts) {
+        let applied = body.data.as_ref().map_or(0, |d| d.ids.len());
+        tracing::info!(
+            operation,
+            applied,
+            errors = body.count_of_errors,
+            dynamodb_calls = %calls,
+            "{operation} done"
+        );
+    }
 }
 
 /// The seed 003 `Result` of a soft delete or restore: one message per id that was not

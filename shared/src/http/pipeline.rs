@@ -1,0 +1,141 @@
+//! The one pipeline every HTTP endpoint runs. An endpoint is its [`Dialect`] (how its
+//! answers look to the clients that already parse them), its parse function and its
+//! service call; the steps are written here once:
+//!
+//! 1. the deadline starts (the Lambda deadline minus the margin);
+//! 2. the dialect reads what the answers depend on (the body's format, `Accept`) and may
+//!    refuse a body it cannot read (415);
+//! 3. the caller must be an administrator (401, 403);
+//! 4. the request is parsed; a structural problem refuses it whole (400), nothing written;
+//! 5. an `Idempotency-Key` is claimed, or its first answer replayed (409, 422);
+//! 6. the service runs, its DynamoDB requests counted;
+//! 7. one summary log line; the answer — or a 503 with `Retry-After` when nothing could
+//!    be applied because DynamoDB could not be reached, a 404 when the one user named
+//!    does not exist.
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use lambda_http::{Body, Request, Response};
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::deadline::Deadline;
+use crate::http::error::RequestError;
+use crate::http::idempotency;
+use crate::http::web;
+use crate::store::StoreError;
+use crate::store::calls::CallCounts;
+
+/// How one endpoint's answers look. Clients of each endpoint already parse one shape, so
+/// every answer, success or refusal, is rendered by the endpoint's dialect
+/// (docs/contracts.md#dialects).
+pub trait Dialect: Sized {
+    /// What the service answers with when it ran.
+    type Answer;
+
+    /// The dialect of this request (formats read from its headers), and a refusal when
+    /// the request cannot be read at all (a body in a format the endpoint does not read).
+    fn negotiate(req: &Request) -> (Self, Result<(), RequestError>);
+
+    /// A request-level error: a refusal before any work, an `Idempotency-Key` refusal,
+    /// a 404 or a 503.
+    fn error(&self, err: &RequestError) -> Response<Body>;
+
+    /// The answer of a service that ran.
+    fn success(&self, answer: &Self::Answer) -> Response<Body>;
+
+    /// Nothing was applied because DynamoDB could not be reached, stalled or kept
+    /// throttling for the whole request: the request is then answered 503.
+    fn nothing_applied(&self, answer: &Self::Answer) -> bool;
+
+    /// The summary log line of a service that ran (the dialect's own counts).
+    fn log_done(&self, operation: &str, answer: &Self::Answer, calls: &CallCounts);
+}
+
+/// Why a service ended without an answer of its own.
+#[derive(Debug)]
+pub enum Failure {
+    /// The one user the request names does not exist (404).
+    NotFound,
+    /// The store failed before anything was applied (503).
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// An endpoint of dialect `D`, named `operation` in logs and `Idempotency-Key` scopes.
+#[derive(Debug)]
+pub struct Endpoint<D> {
+    operation: &'static str,
+    dialect: PhantomData<fn() -> D>,
+}
+
+impl<D: Dialect> Endpoint<D> {
+    /// The endpoint `operation`.
+    pub const fn new(operation: &'static str) -> Self {
+        Self {
+            operation,
+            dialect: PhantomData,
+        }
+    }
+
+    /// Runs the pipeline: `parse` reads the request (the dialect tells the body's
+    /// format), `service` does the work for the administrator who sent it.
+    pub async fn serve<T, P, S, F>(
+        &self,
+        app: &App,
+        req: &Request,
+        parse: P,
+        service: S,
+    ) -> Response<Body>
+    where
+        P: FnOnce(&Request, &D) -> Result<T, RequestError>,
+        S: FnOnce(Principal, T, Deadline) -> F,
+        F: Future<Output = Result<D::Answer, Failure>>,
+    {
+        let operation = self.operation;
+        let deadline = web::deadline(req, &app.config);
+        let (dialect, readable) = D::negotiate(req);
+        if let Err(e) = readable {
+            return dialect.error(&e);
+        }
+        let principal = match web::require_admin(req, &app.config.auth) {
+            Ok(p) => p,
+            Err(e) => return dialect.error(&e),
+        };
+        let input = match parse(req, &dialect) {
+            Ok(input) => input,
+            Err(e) => return dialect.error(&e),
+        };
+        let subject = principal.subject.clone();
+        let refuse = |e: &RequestError| dialect.error(e);
+        idempotency::once(&app.store, req, operation, &subject, &deadline, refuse, || async {
+            let (result, calls) = app.counted(service(principal, input, deadline)).await;
+            match result {
+                Ok(answer) if dialect.nothing_applied(&answer) => {
+                    tracing::error!(
+                        operation,
+                        dynamodb_calls = %calls,
+                        "{operation}: DynamoDB could not be reached, nothing applied"
+                    );
+                    dialect.error(&RequestError::Unavailable)
+                }
+                Ok(answer) => {
+                    dialect.log_done(operation, &answer, &calls);
+                    dialect.success(&answer)
+                }
+                Err(Failure::NotFound) => dialect.error(&RequestError::NotFound),
+                Err(Failure::Store(e)) => {
+                    tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
+                    dialect.error(&RequestError::Unavailable)
+                }
+            }
+        })
+        .await
+    }
+}
