@@ -40,4 +40,3 @@ pub(super) fn parse(body: &[u8], max_items: usize) -> Result<DeleteOrRestore, Re
         state,
     })
 }
-

@@ -424,4 +424,3 @@ pub(super) fn parse(body: &[u8], max_items: usize) -> Result<DeleteOrRestore, Re
     }
     parser.body.finish()
 }
-

@@ -4,86 +4,28 @@
 //! Field names, member order and XML namespaces are the seed's; `id`, `name`, `url` and
 //! `inner_exception` exist in the contract but this service never fills them.
 
-use std::collections::HashSet;
-use std::fmt::Write as _;
+mod json;
+mod model;
+mod xml;
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 
-use crate::http::pipeline::Dialect;
-use crate::http::web;
-use crate::store::calls::CallCounts;
+pub use model::{
+    MESSAGE_ERROR, ResultBody, ResultData, ResultMessage, error_message, removal_result,
+};
 
-use crate::domain::LinkId;
-use crate::domain::json::BodyError;
 use crate::http::error::RequestError;
 use crate::http::negotiate::{Format, response_format};
-use crate::http::web::{json_response, with_body};
-use crate::service::removal::RemovalOutcome;
-
-/// One entry of `messages`. `kind` is rendered as "type" (a Rust keyword).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResultMessage {
-    /// The seed's message `type`; always [`MESSAGE_ERROR`] here.
-    pub kind: i32,
-    /// The HTTP status number of the problem, so clients can branch on it per message.
-    pub code: i32,
-    /// Human-readable text; for body errors the same texts as the JSON dialect.
-    pub message: String,
-    /// The offending field as a JSON path (`ids[1]`), when there is one.
-    pub field: Option<String>,
-}
-
-/// What `data` holds: the operation and the ids it applied to (in request order, once each).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResultData {
-    /// `true` when the ids were deleted, `false` when restored.
-    pub deleted: bool,
-    /// The ids the operation applied to.
-    pub ids: Vec<LinkId>,
-}
-
-/// The `Result` object. `id`, `name`, `url` and `inner_exception` are always null here.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResultBody {
-    /// One entry per problem.
-    pub messages: Vec<ResultMessage>,
-    /// How many of `messages` are errors (the seed's `count_of_errors`).
-    pub count_of_errors: usize,
-    /// The outcome, or null when nothing was done.
-    pub data: Option<ResultData>,
-    /// A free summary for people.
-    pub text: Option<String>,
-}
-
-impl ResultBody {
-    /// No id was applied and every message is a 503 (not processed): DynamoDB could not
-    /// be reached or kept throttling for the whole request, so the request is answered
-    /// 503 as a whole.
-    pub fn nothing_confirmed(&self) -> bool {
-        let applied = self.data.as_ref().is_some_and(|d| !d.ids.is_empty());
-        !applied && !self.messages.is_empty() && self.messages.iter().all(|m| m.code == 503)
-    }
-}
-
-/// `type` of every message this service emits (an error).
-pub const MESSAGE_ERROR: i32 = 1;
-
-/// The data-contract namespace of the seed's `Result` XML.
-const RESULT_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/UP.Core.Data";
-/// The XML Schema instance namespace, for `i:nil`.
-const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
-/// The namespace of serialized arrays (`d2p1:guid`).
-const ARRAYS_NAMESPACE: &str = "http://schemas.microsoft.com/2003/10/Serialization/Arrays";
-/// The XML answer's content type.
-const XML_CONTENT_TYPE: &str = "application/xml; charset=utf-8";
+use crate::http::pipeline::Dialect;
+use crate::http::web::{self, json_response, with_body};
+use crate::store::calls::CallCounts;
 
 /// The answer in the given format, with status.
 pub fn respond(status: StatusCode, body: &ResultBody, format: Format) -> Response<Body> {
     match format {
-        Format::Json => json_response(status, &JsonResult::from(body)),
-        Format::Xml => with_body(status, XML_CONTENT_TYPE, to_xml(body)),
+        Format::Json => json_response(status, &json::JsonResult::from(body)),
+        Format::Xml => with_body(status, xml::CONTENT_TYPE, xml::to_xml(body)),
     }
 }
 
@@ -106,196 +48,6 @@ pub fn request_error_in(err: &RequestError, body: Format, answer: Format) -> Res
         text: None,
     };
     web::with_retry_after(respond(err.status(), &result, answer))
-}
-
-/// The `messages` entry of a request-level error, for a body read as `body`.
-///
-/// Body errors use the JSON dialect's texts with the format's name ("Wrong XML body: no
-/// value for `ids`") and name the field; list errors name `ids`; the others are the
-/// error's own text without a field.
-pub fn error_message(err: &RequestError, body: Format) -> ResultMessage {
-    let name = match body {
-        Format::Json => "JSON",
-        Format::Xml => "XML",
-    };
-    let (message, field) = match err {
-        RequestError::Body(BodyError::Malformed) => (format!("Wrong {name} body"), None),
-        RequestError::Body(BodyError::Missing(p)) => (
-            format!("Wrong {name} body: no value for `{p}`"),
-            Some(p.to_string()),
-        ),
-        RequestError::Body(BodyError::WrongType(p)) => (
-            format!("Wrong {name} body: value `{p}` was of the wrong type"),
-            Some(p.to_string()),
-        ),
-        RequestError::EmptyList | RequestError::TooManyItems { .. } => {
-            (err.to_string(), Some("ids".to_owned()))
-        }
-        RequestError::Unauthenticated(_)
-        | RequestError::Forbidden
-        | RequestError::EmptyAuthFactors
-        | RequestError::BodyTooLarge { .. }
-        | RequestError::UnsupportedMediaType
-        | RequestError::Filter(_)
-        | RequestError::NotFound
-        | RequestError::Unavailable => (err.to_string(), None),
-        RequestError::Idempotency(_) => (err.to_string(), Some("Idempotency-Key".to_owned())),
-    };
-    ResultMessage {
-        kind: MESSAGE_ERROR,
-        code: i32::from(err.status().as_u16()),
-        message,
-        field,
-    }
-}
-
-/// The JSON shape, members in the seed's order.
-#[derive(Serialize)]
-struct JsonResult<'a> {
-    messages: Vec<JsonMessage<'a>>,
-    count_of_errors: usize,
-    id: Option<()>,
-    name: Option<&'a str>,
-    data: Option<JsonData<'a>>,
-    url: Option<&'a str>,
-    text: Option<&'a str>,
-    inner_exception: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct JsonMessage<'a> {
-    #[serde(rename = "type")]
-    kind: i32,
-    code: i32,
-    message: &'a str,
-    field: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct JsonData<'a> {
-    deleted: bool,
-    ids: &'a [LinkId],
-}
-
-impl<'a> From<&'a ResultBody> for JsonResult<'a> {
-    fn from(body: &'a ResultBody) -> Self {
-        Self {
-            messages: body
-                .messages
-                .iter()
-                .map(|m| JsonMessage {
-                    kind: m.kind,
-                    code: m.code,
-                    message: &m.message,
-                    field: m.field.as_deref(),
-                })
-                .collect(),
-            count_of_errors: body.count_of_errors,
-            id: None,
-            name: None,
-            data: body.data.as_ref().map(|d| JsonData {
-                deleted: d.deleted,
-                ids: &d.ids,
-            }),
-            url: None,
-            text: body.text.as_deref(),
-            inner_exception: None,
-        }
-    }
-}
-
-/// Appends `text` as XML character data: markup characters escaped, `\r` kept as a
-/// reference (parsers would fold it), characters XML 1.0 cannot carry replaced by U+FFFD.
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#xD;"),
-            '\t' | '\n' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'.. => {
-                out.push(c)
-            }
-            _ => out.push('\u{FFFD}'),
-        }
-    }
-}
-
-/// `<name>text</name>`, text escaped.
-fn push_element(out: &mut String, name: &str, text: &str) {
-    let _ = write!(out, "<{name}>");
-    push_escaped(out, text);
-    let _ = write!(out, "</{name}>");
-}
-
-/// `<name i:nil="true" />`, the data contract's null.
-fn push_nil(out: &mut String, name: &str) {
-    let _ = write!(out, r#"<{name} i:nil="true" />"#);
-}
-
-fn push_optional(out: &mut String, name: &str, text: Option<&str>) {
-    match text {
-        Some(t) => push_element(out, name, t),
-        None => push_nil(out, name),
-    }
-}
-
-/// The seed's data-contract XML: members in alphabetical order, nulls as `i:nil`.
-fn to_xml(body: &ResultBody) -> String {
-    let mut out = String::from(r#"<?xml version="1.0" encoding="utf-8"?>"#);
-    let _ = write!(
-        out,
-        r#"<Result xmlns:i="{XSI_NAMESPACE}" xmlns="{RESULT_NAMESPACE}">"#
-    );
-    push_element(
-        &mut out,
-        "count_of_errors",
-        &body.count_of_errors.to_string(),
-    );
-    match &body.data {
-        None => push_nil(&mut out, "data"),
-        Some(data) => {
-            out.push_str("<data>");
-            push_element(
-                &mut out,
-                "deleted",
-                if data.deleted { "true" } else { "false" },
-            );
-            if data.ids.is_empty() {
-                let _ = write!(out, r#"<ids xmlns:d2p1="{ARRAYS_NAMESPACE}" />"#);
-            } else {
-                let _ = write!(out, r#"<ids xmlns:d2p1="{ARRAYS_NAMESPACE}">"#);
-                for id in &data.ids {
-                    let _ = write!(out, "<d2p1:guid>{id}</d2p1:guid>");
-                }
-                out.push_str("</ids>");
-            }
-            out.push_str("</data>");
-        }
-    }
-    push_nil(&mut out, "id");
-    push_nil(&mut out, "inner_exception");
-    if body.messages.is_empty() {
-        out.push_str("<messages />");
-    } else {
-        out.push_str("<messages>");
-        for m in &body.messages {
-            out.push_str("<ResultMessage>");
-            push_element(&mut out, "code", &m.code.to_string());
-            push_optional(&mut out, "field", m.field.as_deref());
-            push_element(&mut out, "message", &m.message);
-            push_element(&mut out, "type", &m.kind.to_string());
-            out.push_str("</ResultMessage>");
-        }
-        out.push_str("</messages>");
-    }
-    push_nil(&mut out, "name");
-    push_optional(&mut out, "text", body.text.as_deref());
-    push_nil(&mut out, "url");
-    out.push_str("</Result>");
-    out
 }
 
 /// The `Result` dialect of the soft delete and restore: bodies in JSON or XML (by
@@ -359,64 +111,17 @@ impl Dialect for ResultDialect {
     }
 }
 
-/// The seed 003 `Result` of a soft delete or restore: one message per id that was not
-/// applied (`code` 404 not found, 503 not processed; `field` `ids[i]`), `data` holding the
-/// operation and the ids applied (each once, in request order), `text` a summary.
-pub fn removal_result(ids: &[LinkId], outcomes: &[RemovalOutcome], deleted: bool) -> ResultBody {
-    let mut messages = Vec::new();
-    let mut applied = Vec::new();
-    let mut seen = HashSet::new();
-    for (i, (id, outcome)) in ids.iter().zip(outcomes).enumerate() {
-        let (code, message) = match outcome {
-            RemovalOutcome::Applied => {
-                if seen.insert(*id) {
-                    applied.push(*id);
-                }
-                continue;
-            }
-            RemovalOutcome::NotFound | RemovalOutcome::Skipped => {
-                (404, format!("User {id} not found"))
-            }
-            RemovalOutcome::NotProcessed => (
-                503,
-                format!("User {id} was not processed before the deadline; send it again"),
-            ),
-        };
-        messages.push(ResultMessage {
-            kind: MESSAGE_ERROR,
-            code,
-            message,
-            field: Some(format!("ids[{i}]")),
-        });
-    }
-    let verb = if deleted { "deleted" } else { "restored" };
-    ResultBody {
-        count_of_errors: messages.len(),
-        text: Some(format!(
-            "{} of {} users {verb}",
-            applied.len(),
-            seen_count(ids)
-        )),
-        messages,
-        data: Some(ResultData {
-            deleted,
-            ids: applied,
-        }),
-    }
-}
-
-fn seen_count(ids: &[LinkId]) -> usize {
-    ids.iter().collect::<HashSet<_>>().len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::AuthError;
+    use crate::domain::LinkId;
+    use crate::domain::json::BodyError;
     use crate::domain::json::JsonPath;
     use quick_xml::Reader;
     use quick_xml::events::Event;
     use serde_json::{Value, json};
+    use xml::{ARRAYS_NAMESPACE, RESULT_NAMESPACE, XSI_NAMESPACE};
 
     const A: &str = "e98e00bb-a72b-43dc-951d-3e45be6dfd03";
     const B: &str = "41a4a250-747f-4aca-845d-c390ebc002ae";
