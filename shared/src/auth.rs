@@ -287,7 +287,9 @@ fn token_from_headers(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Mints an HS256 token for local use (`devctl token`) and for tests.
+/// Mints an HS256 token for local use (`devctl token`) and for tests. Only with the
+/// `dev-tokens` feature: no production binary can mint a token.
+#[cfg(any(test, feature = "dev-tokens"))]
 pub fn mint_hs256(secret: &str, subject: &str, role: Option<&str>, ttl: Duration) -> String {
     let exp = SystemTime::now()
         .checked_add(ttl)
@@ -298,7 +300,9 @@ pub fn mint_hs256(secret: &str, subject: &str, role: Option<&str>, ttl: Duration
     mint_hs256_with_exp(secret, subject, role, exp)
 }
 
-/// Mints an HS256 token with an explicit `exp` (tests of expired tokens).
+/// Mints an HS256 token with an explicit `exp` (tests of expired tokens); `dev-tokens`
+/// only, as [`mint_hs256`].
+#[cfg(any(test, feature = "dev-tokens"))]
 pub fn mint_hs256_with_exp(secret: &str, subject: &str, role: Option<&str>, exp: u64) -> String {
     let claims = Claims {
         sub: subject.to_owned(),
