@@ -8,11 +8,10 @@ use api_tests::{Options, TestApp, infos, list, new_id, user};
 use aws_sdk_dynamodb::config::SharedInterceptor;
 use serde_json::json;
 
-#[tokio::test]
-async fn a_transaction_whose_answer_is_lost_is_confirmed_not_reported_twice() {
-    let base = TestApp::new().await;
-    // More lost answers than the SDK's own three attempts: the service's retry sends the
-    // same transaction again too.
+/// An app on `base`'s table whose first four transactions are applied and their answers
+/// lost: more than the SDK's own three attempts, so the service's retry sends the same
+/// transaction again too.
+async fn losing_answers(base: &TestApp) -> (TestApp, LostAnswers) {
     let lost = LostAnswers::new("TransactWriteItems", 4);
     let app = base
         .sibling(Options {
@@ -20,6 +19,13 @@ async fn a_transaction_whose_answer_is_lost_is_confirmed_not_reported_twice() {
             ..Default::default()
         })
         .await;
+    (app, lost)
+}
+
+#[tokio::test]
+async fn a_transaction_whose_answer_is_lost_is_confirmed_not_reported_twice() {
+    let base = TestApp::new().await;
+    let (app, lost) = losing_answers(&base).await;
     let ids: Vec<String> = (0..3).map(|_| new_id()).collect();
     let items = ids
         .iter()
@@ -40,13 +46,7 @@ async fn a_transaction_whose_answer_is_lost_is_confirmed_not_reported_twice() {
     }
 
     // The same for a delete: `deleted`, not `not_found` for a delete that was applied.
-    let lost = LostAnswers::new("TransactWriteItems", 4);
-    let app = base
-        .sibling(Options {
-            interceptor: Some(SharedInterceptor::new(lost.clone())),
-            ..Default::default()
-        })
-        .await;
+    let (app, lost) = losing_answers(&base).await;
     let (status, body) = app.delete(&json!({"link_ids": [ids[0]]})).await;
     assert_eq!(status, 200);
     assert_eq!(lost.dropped(), 4);
