@@ -21,53 +21,38 @@ pub enum BenchError {
     /// A file, a directory or a `/proc` entry could not be read or written.
     #[error("{what}")]
     Io {
-        /// The path, or what was being done.
         what: String,
-        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// A `/proc` entry did not hold the field the bench reads from it.
     #[error("{path}: no {field}")]
-    Proc {
-        /// The file.
-        path: String,
-        /// The field missing.
-        field: &'static str,
-    },
+    Proc { path: String, field: &'static str },
     /// A DynamoDB request failed or could not be built (the SDK's error is the source).
     #[error("{operation}")]
     Dynamo {
-        /// The request, and for single-item writes the key.
         operation: String,
-        /// The SDK's error.
         #[source]
         source: BoxError,
     },
     /// A table could not be created from template.yaml, or DynamoDB Local not reached.
     #[error("{what}")]
     Setup {
-        /// What was being set up.
         what: String,
-        /// Why it failed.
         #[source]
         source: devctl::DevError,
     },
     /// A user item did not encode or decode as `UserRecord`.
     #[error("{what}")]
     Record {
-        /// Which item.
         what: String,
-        /// The store's error.
         #[source]
         source: StoreError,
     },
     /// The filter of a filter-delete pass does not parse (the function would refuse it).
     #[error("filter {query}")]
     Filter {
-        /// The query sent.
         query: String,
-        /// Why it does not parse.
         #[source]
         source: FilterError,
     },
@@ -78,53 +63,35 @@ pub enum BenchError {
     /// invocation error, or was not ready or did not answer in time.
     #[error("function {function} (pid {pid}): {what}\n--- last log lines ---\n{log_tail}")]
     Process {
-        /// The function.
         function: String,
-        /// Its process id.
         pid: u32,
-        /// What went wrong.
         what: String,
-        /// Its last log lines.
         log_tail: String,
     },
     /// A function posted a response that is not JSON.
     #[error("{function}: response is not JSON: {body}")]
     NotJson {
-        /// The function.
         function: String,
-        /// The response, as text.
         body: String,
-        /// The parser's error.
         #[source]
         source: serde_json::Error,
     },
     /// The function answered, but not what the pass requires of it.
     #[error("{function} {pass}, {scenario}")]
     Answer {
-        /// The function.
         function: &'static str,
-        /// The pass (`create`, `hard delete`, ...).
         pass: &'static str,
-        /// The scenario (`1000 users, 1 request of 1000`, ...).
         scenario: String,
-        /// What is wrong with the answer.
         #[source]
         wrong: Box<WrongAnswer>,
     },
     /// The function printed no summary line with its DynamoDB requests for an invocation.
     #[error("{function}: {what}")]
-    Log {
-        /// The function.
-        function: String,
-        /// What is missing.
-        what: String,
-    },
+    Log { function: String, what: String },
     /// A floor, or a table read back after a pass, is not as the pass must leave it.
     #[error("{pass}")]
     Check {
-        /// The pass and, for a floor, which one.
         pass: String,
-        /// What was found.
         #[source]
         failure: Box<CheckFailure>,
     },
@@ -176,42 +143,25 @@ pub enum WrongAnswer {
     /// The HTTP body is not JSON.
     #[error("body is not JSON: {body}")]
     BodyNotJson {
-        /// The body.
         body: String,
-        /// The parser's error.
         #[source]
         source: serde_json::Error,
     },
     /// Another status than the pass requires.
     #[error("HTTP {status} {body}")]
-    Status {
-        /// The status.
-        status: u16,
-        /// The start of the body.
-        body: String,
-    },
+    Status { status: u16, body: String },
     /// Not one result per item sent.
     #[error("{answered} results for {sent} items")]
-    Count {
-        /// Results answered.
-        answered: usize,
-        /// Items sent.
-        sent: usize,
-    },
+    Count { answered: usize, sent: usize },
     /// Some items did not answer what the pass requires.
     #[error(
         "{wrong} of {sent} items did not answer `{expected}` (by extended_info: {by_info:?}); first: {first}"
     )]
     Items {
-        /// Items answering anything else.
         wrong: usize,
-        /// Items sent.
         sent: usize,
-        /// The `extended_info` required.
         expected: &'static str,
-        /// The wrong items by their `extended_info`.
         by_info: BTreeMap<String, usize>,
-        /// The first wrong item.
         first: String,
     },
     /// The summary of a soft delete, a filter delete or a purge says something else
@@ -222,7 +172,6 @@ pub enum WrongAnswer {
     /// one it had deleted already.
     #[error("deleted {id}, {why}")]
     Stray {
-        /// The user.
         id: String,
         /// `which does not match` or `deleted twice`.
         why: &'static str,
@@ -233,13 +182,9 @@ pub enum WrongAnswer {
     /// The invocations of a filter delete or a purge handled another number of users.
     #[error("{handled} users {verb} in {invocations} invocations, expected {expected}")]
     Total {
-        /// `deleted` or `purged`.
         verb: &'static str,
-        /// Users handled over the invocations.
         handled: usize,
-        /// Invocations made.
         invocations: usize,
-        /// Users the pass must handle.
         expected: usize,
     },
 }
@@ -248,15 +193,10 @@ pub enum WrongAnswer {
 #[derive(Debug, thiserror::Error)]
 pub enum CheckFailure {
     /// Users present that must be gone, or missing that must be there.
-    #[error("{found} of {of} {what} found in {table}, expected {}", if *all { "all" } else { "none" })]
+    #[error("{found} of {of} users found in {table}, expected {}", if *all { "all" } else { "none" })]
     Found {
-        /// `users`, `card claims`.
-        what: &'static str,
-        /// The table.
         table: String,
-        /// Found.
         found: usize,
-        /// Looked for.
         of: usize,
         /// Whether all were expected (else none).
         all: bool,
@@ -264,51 +204,34 @@ pub enum CheckFailure {
     /// A floor's reads found another number of users than the pass leaves there.
     #[error("{found} of {of} users found, expected {expected}")]
     FloorFound {
-        /// Found.
         found: usize,
-        /// Looked for (or, for a find-then-delete, the users the pass handles).
         of: usize,
-        /// Expected.
         expected: usize,
     },
     /// A card claim left in place names someone else than its deleted user.
     #[error("claim {claim} in {table} names {owner:?}, not its deleted user")]
     Claim {
-        /// The claim's key.
         claim: String,
-        /// The table.
         table: String,
-        /// Whom it names.
         owner: Option<String>,
     },
     /// A user is not soft-deleted as the function does it.
     #[error("{user} in {table} is {record}")]
     NotSoftDeleted {
-        /// The user.
         user: String,
-        /// The table.
         table: String,
-        /// The stored record.
         record: String,
     },
     /// An item the check reads is not there.
     #[error("{pk} is not in {table}")]
-    Missing {
-        /// Its key.
-        pk: String,
-        /// The table.
-        table: String,
-    },
+    Missing { pk: String, table: String },
     /// What the bench seeds differs from what `upsert-users` writes.
     #[error(
         "the bench seeds the {what} unlike upsert-users: {seeded} against the function's {written}"
     )]
     Seed {
-        /// `user attributes`, `card claim`, `name registry`.
         what: &'static str,
-        /// What the bench writes.
         seeded: String,
-        /// What the function wrote.
         written: String,
     },
 }
@@ -333,7 +256,6 @@ mod tests {
         let e = BenchError::check(
             "hard delete, floor DeleteItem per user",
             CheckFailure::Found {
-                what: "users",
                 table: "t".into(),
                 found: 3,
                 of: 10,

@@ -220,24 +220,24 @@ impl Bench {
             if pass.seeded {
                 self.seed(tables, &pass.tables(), &pass.users)?;
             }
+            // A pass of the function the pass before ran keeps its process.
             let f = match running.take() {
-                Some((function, f)) if function == pass.function => (function, f),
+                Some((function, f)) if function == pass.function => f,
                 other => {
                     if let Some((_, f)) = other {
                         self.retire(f);
                     }
                     let table = tables.name(Table::Function)?;
-                    (pass.function, self.spawn(pass.function, table, &group.log)?)
+                    self.spawn(pass.function, table, &group.log)?
                 }
             };
-            let (_, f) = running.insert(f);
-            let this = &*self;
+            let (_, f) = running.insert((pass.function, f));
             let (function, floors) = if function_first {
-                let function = this.run_function(f, pass)?;
-                (function, this.run_floor(pass, tables)?)
+                let function = self.run_function(f, pass)?;
+                (function, self.run_floor(pass, tables)?)
             } else {
-                let floors = this.run_floor(pass, tables)?;
-                (this.run_function(f, pass)?, floors)
+                let floors = self.run_floor(pass, tables)?;
+                (self.run_function(f, pass)?, floors)
             };
             report_pass(pass, &function, &floors);
             for check in &pass.checks {
@@ -383,7 +383,6 @@ impl Bench {
                 return Ok(found);
             }
             Err(failed(CheckFailure::Found {
-                what: "users",
                 table: table.to_owned(),
                 found: found.len(),
                 of: users.len(),
