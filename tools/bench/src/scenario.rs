@@ -118,8 +118,27 @@ pub struct FloorStep {
 }
 
 impl FloorStep {
-    /// A floor of `op` on `table`, reported as `figure`.
-    pub fn new(figure: Figure, label: &'static str, op: FloorOp, table: Table) -> Self {
+    /// The floor the function is judged against.
+    pub fn judged(label: &'static str, op: FloorOp, table: Table) -> Self {
+        Self::new(Figure::Judged, label, op, table)
+    }
+
+    /// The second floor, shown beside it.
+    pub fn second(label: &'static str, op: FloorOp, table: Table) -> Self {
+        Self::new(Figure::Second, label, op, table)
+    }
+
+    /// Another design of the same work.
+    pub fn alternative(label: &'static str, op: FloorOp, table: Table) -> Self {
+        Self::new(Figure::Alternative, label, op, table)
+    }
+
+    /// Work sent so that the tables end as before, not reported.
+    pub fn unreported(label: &'static str, op: FloorOp, table: Table) -> Self {
+        Self::new(Figure::Unreported, label, op, table)
+    }
+
+    fn new(figure: Figure, label: &'static str, op: FloorOp, table: Table) -> Self {
         Self {
             label,
             op,
@@ -260,7 +279,6 @@ fn upsert_passes(users: &Rc<Population>) -> [Pass; 2] {
         per_request_peak: true,
     };
     use {
-        Figure::*,
         FloorOp::*,
         Table::{FloorA, FloorB},
     };
@@ -268,13 +286,8 @@ fn upsert_passes(users: &Rc<Population>) -> [Pass; 2] {
         pass(
             Stage::Create,
             vec![
-                vec![FloorStep::new(Second, a, BatchWrite, FloorA)],
-                vec![FloorStep::new(
-                    Judged,
-                    b,
-                    ReadThenWrite(Expect::None),
-                    FloorB,
-                )],
+                vec![FloorStep::second(a, BatchWrite, FloorA)],
+                vec![FloorStep::judged(b, ReadThenWrite(Expect::None), FloorB)],
             ],
             None,
         ),
@@ -282,26 +295,19 @@ fn upsert_passes(users: &Rc<Population>) -> [Pass; 2] {
             Stage::Update,
             vec![
                 vec![
-                    FloorStep::new(
-                        Judged,
+                    FloorStep::judged(
                         "(c) BatchGet+Transact conditional puts",
                         ConditionalTransactPuts,
                         FloorA,
                     ),
-                    FloorStep::new(
-                        Alternative,
+                    FloorStep::alternative(
                         "(d) BatchGet+conditional PutItem each",
                         ConditionalPutEach,
                         FloorB,
                     ),
                 ],
-                vec![FloorStep::new(Unreported, a, BatchWrite, FloorA)],
-                vec![FloorStep::new(
-                    Second,
-                    b,
-                    ReadThenWrite(Expect::All),
-                    FloorB,
-                )],
+                vec![FloorStep::unreported(a, BatchWrite, FloorA)],
+                vec![FloorStep::second(b, ReadThenWrite(Expect::All), FloorB)],
             ],
             Some(RATIO_TARGET),
         ),
@@ -361,7 +367,6 @@ pub fn upsert_warmup() -> Group {
 /// of `n` more users each.
 pub fn removal_repetition(tag: &str, n: usize) -> [Group; 2] {
     use {
-        Figure::*,
         FloorOp::*,
         Table::{FloorA, FloorB},
     };
@@ -391,14 +396,8 @@ pub fn removal_repetition(tag: &str, n: usize) -> [Group; 2] {
                 &hard,
                 Call::HardDelete,
                 vec![
-                    vec![FloorStep::new(
-                        Judged,
-                        "DeleteItem per user",
-                        DeleteEach,
-                        FloorA,
-                    )],
-                    vec![FloorStep::new(
-                        Second,
+                    vec![FloorStep::judged("DeleteItem per user", DeleteEach, FloorA)],
+                    vec![FloorStep::second(
                         "(t) its transactions, raw",
                         TransactDeletes,
                         FloorB,
@@ -415,8 +414,7 @@ pub fn removal_repetition(tag: &str, n: usize) -> [Group; 2] {
                 &SOFT_DELETE,
                 &soft,
                 Call::SoftDelete,
-                vec![vec![FloorStep::new(
-                    Judged,
+                vec![vec![FloorStep::judged(
                     "UpdateItem per user",
                     SoftDeleteEach,
                     FloorA,
@@ -435,8 +433,7 @@ pub fn removal_repetition(tag: &str, n: usize) -> [Group; 2] {
                     &CLEANUP,
                     &soft,
                     Call::Purge,
-                    vec![vec![FloorStep::new(
-                        Judged,
+                    vec![vec![FloorStep::judged(
                         "Query deleted-index + DeleteItem",
                         PurgeQuery,
                         FloorA,
@@ -468,7 +465,7 @@ pub fn removal_repetition(tag: &str, n: usize) -> [Group; 2] {
             &FILTER_DELETE,
             users,
             Call::Filter { param, value },
-            vec![vec![FloorStep::new(Judged, floor_label, op, FloorA)]],
+            vec![vec![FloorStep::judged(floor_label, op, FloorA)]],
             vec![
                 Check::ClaimsFree(Table::Function),
                 Check::Gone(FloorA),
