@@ -4,6 +4,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::error::WrongAnswer;
+
 /// An HTTP API request event as API Gateway hands it to a function.
 #[derive(Clone, Debug)]
 pub struct HttpEvent {
@@ -155,19 +157,25 @@ pub struct HttpAnswer {
 
 impl HttpAnswer {
     /// Reads `{"statusCode": .., "headers": .., "body": ".."}`.
-    pub fn from_response(response: &Value) -> Result<Self, String> {
+    pub fn from_response(response: &Value) -> Result<Self, WrongAnswer> {
         let status = response["statusCode"]
             .as_u64()
             .and_then(|s| u16::try_from(s).ok())
-            .ok_or_else(|| format!("no statusCode in {}", preview(response)))?;
-        let text = response["body"]
-            .as_str()
-            .ok_or_else(|| format!("no text body in {}", preview(response)))?;
-        let body = if response["isBase64Encoded"].as_bool() == Some(true) {
-            return Err("base64 bodies are not expected from these functions".into());
-        } else {
-            serde_json::from_str(text).map_err(|e| format!("body is not JSON ({e}): {text}"))?
-        };
+            .ok_or_else(|| {
+                WrongAnswer::Malformed(format!("no statusCode in {}", preview(response)))
+            })?;
+        let text = response["body"].as_str().ok_or_else(|| {
+            WrongAnswer::Malformed(format!("no text body in {}", preview(response)))
+        })?;
+        if response["isBase64Encoded"].as_bool() == Some(true) {
+            return Err(WrongAnswer::Malformed(
+                "base64 bodies are not expected from these functions".into(),
+            ));
+        }
+        let body = serde_json::from_str(text).map_err(|source| WrongAnswer::BodyNotJson {
+            body: text.to_owned(),
+            source,
+        })?;
         Ok(Self { status, body })
     }
 }

@@ -7,11 +7,13 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PutRequest, TransactWriteItem, WriteRequest,
 };
 use futures::{StreamExt, stream};
+
+use crate::contract::keys;
+use crate::error::{BenchError, BoxError};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -157,7 +159,7 @@ impl Floor {
     }
 
     /// (a) `BatchWriteItem` of `items`, 25 per call.
-    pub async fn write(&self, table: &str, items: &[Item]) -> Result<FloorRun, String> {
+    pub async fn write(&self, table: &str, items: &[Item]) -> Result<FloorRun, BenchError> {
         let cpu = CpuMark::now(self.server_pid);
         let started = Instant::now();
         let calls = self.put_all(table, items).await?;
@@ -180,7 +182,7 @@ impl Floor {
         table: &str,
         key: &str,
         items: &[Item],
-    ) -> Result<FloorRun, String> {
+    ) -> Result<FloorRun, BenchError> {
         let cpu = CpuMark::now(self.server_pid);
         let started = Instant::now();
         let keys: Vec<Item> = items
@@ -188,7 +190,9 @@ impl Floor {
             .map(|i| {
                 i.get(key)
                     .map(|v| Item::from([(key.to_owned(), v.clone())]))
-                    .ok_or_else(|| format!("an item without its key attribute {key}"))
+                    .ok_or_else(|| {
+                        BenchError::Scenario(format!("an item without its key attribute {key}"))
+                    })
             })
             .collect::<Result<_, _>>()?;
         let (found, mut calls) = self.get_all(table, keys).await?;
@@ -210,9 +214,9 @@ impl Floor {
         &self,
         table: &str,
         keys: Vec<Item>,
-    ) -> Result<(Vec<Item>, Calls), String> {
+    ) -> Result<(Vec<Item>, Calls), BenchError> {
         let chunks: Vec<Vec<Item>> = keys.chunks(READ_CHUNK).map(<[_]>::to_vec).collect();
-        let parts: Vec<Result<(Vec<Item>, u64), String>> = stream::iter(chunks)
+        let parts: Vec<Result<(Vec<Item>, u64), BenchError>> = stream::iter(chunks)
             .map(|chunk| self.get_chunk(table, chunk))
             .buffer_unordered(self.concurrency)
             .collect()
@@ -228,9 +232,9 @@ impl Floor {
     }
 
     /// Puts `items`, 25 per call, resubmitting unprocessed items.
-    pub async fn put_all(&self, table: &str, items: &[Item]) -> Result<Calls, String> {
+    pub async fn put_all(&self, table: &str, items: &[Item]) -> Result<Calls, BenchError> {
         let chunks: Vec<&[Item]> = items.chunks(WRITE_CHUNK).collect();
-        let parts: Vec<Result<u64, String>> = stream::iter(chunks)
+        let parts: Vec<Result<u64, BenchError>> = stream::iter(chunks)
             .map(|chunk| self.put_chunk(table, chunk))
             .buffer_unordered(self.concurrency)
             .collect()
@@ -242,7 +246,25 @@ impl Floor {
         Ok(calls)
     }
 
-    async fn get_chunk(&self, table: &str, keys: Vec<Item>) -> Result<(Vec<Item>, u64), String> {
+    /// Reads the item with key `pk` (consistently), if it is there.
+    pub async fn get(&self, table: &str, pk: &str) -> Result<Option<Item>, BenchError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(keys::PK, AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| BenchError::dynamo(format!("GetItem {pk}"), e))?
+            .item)
+    }
+
+    async fn get_chunk(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+    ) -> Result<(Vec<Item>, u64), BenchError> {
         let mut pending = keys;
         let mut found = Vec::with_capacity(pending.len());
         let mut calls = 0;
@@ -252,14 +274,14 @@ impl Floor {
                 .set_keys(Some(pending))
                 .consistent_read(true)
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| BenchError::dynamo("build BatchGetItem", e))?;
             let mut out = self
                 .client
                 .batch_get_item()
                 .request_items(table, request)
                 .send()
                 .await
-                .map_err(|e| format!("BatchGetItem: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| BenchError::dynamo("BatchGetItem", e))?;
             found.extend(
                 out.responses
                     .as_mut()
@@ -278,7 +300,7 @@ impl Floor {
         Ok((found, calls))
     }
 
-    async fn put_chunk(&self, table: &str, items: &[Item]) -> Result<u64, String> {
+    async fn put_chunk(&self, table: &str, items: &[Item]) -> Result<u64, BenchError> {
         let mut pending: Vec<WriteRequest> = items
             .iter()
             .map(|i| {
@@ -286,7 +308,7 @@ impl Floor {
                     .set_item(Some(i.clone()))
                     .build()
                     .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| BenchError::dynamo("build BatchWriteItem", e))
             })
             .collect::<Result<_, _>>()?;
         let mut calls = 0;
@@ -298,7 +320,7 @@ impl Floor {
                 .request_items(table, pending)
                 .send()
                 .await
-                .map_err(|e| format!("BatchWriteItem: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| BenchError::dynamo("BatchWriteItem", e))?;
             pending = out
                 .unprocessed_items
                 .and_then(|mut u| u.remove(table))
@@ -366,11 +388,11 @@ impl Floor {
         &self,
         table: &str,
         writes: Vec<Conditional>,
-    ) -> Result<FloorRun, String> {
+    ) -> Result<FloorRun, BenchError> {
         let cpu = CpuMark::now(self.server_pid);
         let started = Instant::now();
         let n = writes.len();
-        let results: Vec<Result<&'static str, String>> = stream::iter(writes)
+        let results: Vec<Result<&'static str, BenchError>> = stream::iter(writes)
             .map(|w| self.write_one(table, w))
             .buffer_unordered(self.concurrency)
             .collect()
@@ -398,13 +420,13 @@ impl Floor {
         table: &str,
         finders: Vec<Finder>,
         delete: impl Fn(Item) -> Conditional,
-    ) -> Result<FloorRun, String> {
+    ) -> Result<FloorRun, BenchError> {
         let cpu = CpuMark::now(self.server_pid);
         let started = Instant::now();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Item>();
         let finding = async move {
             let tx = tx;
-            let found: Vec<Result<Calls, String>> =
+            let found: Vec<Result<Calls, BenchError>> =
                 futures::future::join_all(finders.iter().map(|f| self.find(table, f, &tx))).await;
             found
         };
@@ -413,7 +435,7 @@ impl Floor {
         })
         .map(|item| self.write_one(table, delete(item)))
         .buffer_unordered(self.concurrency)
-        .collect::<Vec<Result<&'static str, String>>>();
+        .collect::<Vec<Result<&'static str, BenchError>>>();
         let (found, deleted) = futures::future::join(finding, deleting).await;
         let elapsed = started.elapsed();
         let (client_cpu, server_cpu) = cpu.since(self.server_pid);
@@ -441,8 +463,8 @@ impl Floor {
         &self,
         keys: Vec<Item>,
         table: &str,
-        plan: impl FnOnce(Vec<Item>) -> Result<Vec<Vec<TransactWriteItem>>, String>,
-    ) -> Result<FloorRun, String> {
+        plan: impl FnOnce(Vec<Item>) -> Result<Vec<Vec<TransactWriteItem>>, BenchError>,
+    ) -> Result<FloorRun, BenchError> {
         self.read_then_send(
             keys,
             table,
@@ -455,7 +477,7 @@ impl Floor {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| DisplayErrorContext(&e).to_string())
+                    .map_err(|e| BenchError::dynamo("TransactWriteItems", e))
             },
         )
         .await
@@ -470,8 +492,8 @@ impl Floor {
         &self,
         keys: Vec<Item>,
         table: &str,
-        plan: impl FnOnce(Vec<Item>) -> Result<Vec<(Item, AttributeValue)>, String>,
-    ) -> Result<FloorRun, String> {
+        plan: impl FnOnce(Vec<Item>) -> Result<Vec<(Item, AttributeValue)>, BenchError>,
+    ) -> Result<FloorRun, BenchError> {
         self.read_then_send(keys, table, plan, "PutItem", |(item, version)| async move {
             self.client
                 .put_item()
@@ -482,7 +504,7 @@ impl Floor {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| DisplayErrorContext(&e).to_string())
+                .map_err(|e| BenchError::dynamo("conditional PutItem", e))
         })
         .await
     }
@@ -493,20 +515,20 @@ impl Floor {
         &self,
         keys: Vec<Item>,
         table: &str,
-        plan: impl FnOnce(Vec<Item>) -> Result<Vec<R>, String>,
+        plan: impl FnOnce(Vec<Item>) -> Result<Vec<R>, BenchError>,
         operation: &str,
         send: F,
-    ) -> Result<FloorRun, String>
+    ) -> Result<FloorRun, BenchError>
     where
         F: Fn(R) -> Fut,
-        Fut: std::future::Future<Output = Result<(), String>>,
+        Fut: std::future::Future<Output = Result<(), BenchError>>,
     {
         let cpu = CpuMark::now(self.server_pid);
         let started = Instant::now();
         let (found, mut calls) = self.get_all(table, keys).await?;
         let n = found.len();
         let requests = plan(found)?;
-        let sent: Vec<Result<(), String>> = stream::iter(requests)
+        let sent: Vec<Result<(), BenchError>> = stream::iter(requests)
             .map(send)
             .buffer_unordered(self.concurrency)
             .collect()
@@ -515,7 +537,7 @@ impl Floor {
         let (client_cpu, server_cpu) = cpu.since(self.server_pid);
         calls.add(operation, sent.len() as u64);
         for r in sent {
-            r.map_err(|e| format!("{operation}: {e}"))?;
+            r?;
         }
         Ok(FloorRun {
             elapsed,
@@ -531,7 +553,7 @@ impl Floor {
         table: &str,
         finder: &Finder,
         into: &tokio::sync::mpsc::UnboundedSender<Item>,
-    ) -> Result<Calls, String> {
+    ) -> Result<Calls, BenchError> {
         let mut calls = Calls::default();
         let mut start: Option<Item> = None;
         loop {
@@ -558,7 +580,7 @@ impl Floor {
                         .set_exclusive_start_key(start.take())
                         .send()
                         .await
-                        .map_err(|e| format!("Scan: {}", DisplayErrorContext(&e)))?;
+                        .map_err(|e| BenchError::dynamo("Scan", e))?;
                     (out.items.unwrap_or_default(), out.last_evaluated_key)
                 }
                 Finder::Query {
@@ -578,13 +600,14 @@ impl Floor {
                         .set_exclusive_start_key(start.take())
                         .send()
                         .await
-                        .map_err(|e| format!("Query: {}", DisplayErrorContext(&e)))?;
+                        .map_err(|e| BenchError::dynamo("Query", e))?;
                     (out.items.unwrap_or_default(), out.last_evaluated_key)
                 }
             };
             for item in items {
-                into.send(item)
-                    .map_err(|_| "the deleting side stopped".to_owned())?;
+                into.send(item).map_err(|_| {
+                    BenchError::Scenario("the floor's deleting side stopped".into())
+                })?;
             }
             match next {
                 Some(n) => start = Some(n),
@@ -593,9 +616,9 @@ impl Floor {
         }
     }
 
-    async fn write_one(&self, table: &str, w: Conditional) -> Result<&'static str, String> {
-        let failed = |op: &str, e: &dyn std::fmt::Display| {
-            format!("floor {op} of {:?}: {e}", w.key.values().next())
+    async fn write_one(&self, table: &str, w: Conditional) -> Result<&'static str, BenchError> {
+        let failed = |op: &str, e: BoxError| {
+            BenchError::dynamo(format!("floor {op} of {:?}", w.key.values().next()), e)
         };
         match &w.update {
             None => self
@@ -609,7 +632,7 @@ impl Floor {
                 .send()
                 .await
                 .map(|_| "DeleteItem")
-                .map_err(|e| failed("DeleteItem", &DisplayErrorContext(&e))),
+                .map_err(|e| failed("DeleteItem", e.into())),
             Some(update) => self
                 .client
                 .update_item()
@@ -622,7 +645,7 @@ impl Floor {
                 .send()
                 .await
                 .map(|_| "UpdateItem")
-                .map_err(|e| failed("UpdateItem", &DisplayErrorContext(&e))),
+                .map_err(|e| failed("UpdateItem", e.into())),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::error::BenchError;
 use crate::floor::{Calls, CpuMark};
 use crate::process::{FunctionProcess, Invocation};
 
@@ -33,8 +34,8 @@ pub fn invoke_checked<T>(
     done: &str,
     server_pid: Option<u32>,
     timeout: Duration,
-    check: impl FnOnce(&Value) -> Result<T, String>,
-) -> Result<(Measured, T), String> {
+    check: impl FnOnce(&Value) -> Result<T, BenchError>,
+) -> Result<(Measured, T), BenchError> {
     f.reset_peak()?;
     let mark = f.log_mark();
     let cpu_before = f.cpu_time()?;
@@ -46,24 +47,27 @@ pub fn invoke_checked<T>(
     let checked = check(&invocation.response)?;
     let line = f
         .wait_log_since(mark, |l| l.contains(done), Duration::from_secs(5))
-        .ok_or_else(|| {
-            format!(
-                "{}: no `{done}` log line for request {} (is RUST_LOG=info?)\n{}",
-                f.name(),
+        .ok_or_else(|| BenchError::Log {
+            function: f.name().to_owned(),
+            what: format!(
+                "no `{done}` log line for request {} (is RUST_LOG=info?)\n{}",
                 invocation.request_id,
                 f.log_tail(10)
-            )
+            ),
         })?;
+    let log_error = |what: String| BenchError::Log {
+        function: f.name().to_owned(),
+        what,
+    };
     if line.contains("requestId=") && !line.contains(&invocation.request_id) {
-        return Err(format!(
-            "{}: the `{done}` line belongs to another request: {line}",
-            f.name()
-        ));
+        return Err(log_error(format!(
+            "the `{done}` line belongs to another request: {line}"
+        )));
     }
     let calls = line
         .split_once("dynamodb_calls=")
         .map(|(_, rest)| Calls::parse(rest))
-        .ok_or_else(|| format!("{}: no dynamodb_calls in: {line}", f.name()))?;
+        .ok_or_else(|| log_error(format!("no dynamodb_calls in: {line}")))?;
     Ok((
         Measured {
             invocation,

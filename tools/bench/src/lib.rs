@@ -5,16 +5,23 @@
 //! HTTP API events ([`event`]) or, for the scheduled clean-up, its rule input; every
 //! invocation is measured the same way ([`invoke`]). Every pass is compared, in the same
 //! run, with a floor: the same DynamoDB work done directly with the SDK from the bench
-//! process ([`floor`]). Scenario modules ([`upsert`]; [`removal`] for the hard, soft and
-//! filter deletes and the purge) build the requests, check every answer and fill
-//! [`report::PassResult`]s.
+//! process ([`floor`], [`floor_ops`]).
+//!
+//! The passes are data ([`scenario`]): a function, its users ([`fixtures`]), how it is
+//! called and what it must answer ([`calls`]), its floors and the read-backs after it.
+//! One runner ([`runner`]) runs them all and fills the [`report`].
 
+pub mod calls;
+pub mod contract;
+pub mod error;
 pub mod event;
+pub mod fixtures;
 pub mod floor;
+pub mod floor_ops;
 pub mod invoke;
 pub mod process;
-pub mod removal;
 pub mod report;
+pub mod runner;
 pub mod runtime_api;
+pub mod scenario;
 pub mod stats;
-pub mod upsert;

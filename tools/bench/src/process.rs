@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::error::BenchError;
 use crate::runtime_api::{INVOCATION_BUDGET, Outcome, RuntimeApi};
 
 /// The AWS variables of the local stack (`local_aws_env` in scripts/lib.sh), passed on
@@ -124,11 +125,11 @@ pub struct FunctionProcess {
 impl FunctionProcess {
     /// Starts a Runtime API of its own and the binary under it (environment cleared,
     /// then `spec.env` and `AWS_LAMBDA_RUNTIME_API`).
-    pub fn spawn(spec: &FunctionSpec) -> Result<Self, String> {
+    pub fn spawn(spec: &FunctionSpec) -> Result<Self, BenchError> {
         let api = RuntimeApi::start(&spec.name, spec.budget)?;
         let sink = match &spec.log_file {
             Some(p) => Some(Arc::new(Mutex::new(
-                File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+                File::create(p).map_err(|e| BenchError::io(p.display(), e))?,
             ))),
             None => None,
         };
@@ -142,7 +143,7 @@ impl FunctionProcess {
         let spawned_at = Instant::now();
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("{}: {e}", spec.binary.display()))?;
+            .map_err(|e| BenchError::io(spec.binary.display(), e))?;
         let logs = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
@@ -173,7 +174,7 @@ impl FunctionProcess {
 
     /// Waits until the function asks for its first event; returns the time from spawn
     /// to that request (the cold-start init time, without downloading the package).
-    pub fn wait_ready(&mut self, timeout: Duration) -> Result<Duration, String> {
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<Duration, BenchError> {
         let until = Instant::now() + timeout;
         loop {
             if let Some(at) = self.api.first_next() {
@@ -192,10 +193,10 @@ impl FunctionProcess {
 
     /// Sends one event and waits for the answer; an error answer, a crash or no answer
     /// within `timeout` is an error naming the last log lines.
-    pub fn invoke(&mut self, event: &Value, timeout: Duration) -> Result<Invocation, String> {
+    pub fn invoke(&mut self, event: &Value, timeout: Duration) -> Result<Invocation, BenchError> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
-        self.api.enqueue(&request_id, body);
+        self.api
+            .enqueue(&request_id, event.to_string().into_bytes());
         let until = Instant::now() + timeout;
         let finished = loop {
             if let Some(f) = self.api.wait(&request_id, Duration::from_millis(100)) {
@@ -208,13 +209,12 @@ impl FunctionProcess {
         };
         match finished.outcome {
             Outcome::Response(body) => {
-                let response = serde_json::from_slice(&body).map_err(|e| {
-                    format!(
-                        "{}: response is not JSON ({e}): {}",
-                        self.name,
-                        String::from_utf8_lossy(&body)
-                    )
-                })?;
+                let response =
+                    serde_json::from_slice(&body).map_err(|source| BenchError::NotJson {
+                        function: self.name.clone(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        source,
+                    })?;
                 Ok(Invocation {
                     request_id,
                     elapsed: finished.elapsed,
@@ -230,15 +230,18 @@ impl FunctionProcess {
     }
 
     /// Current and peak resident memory.
-    pub fn memory(&self) -> Result<Memory, String> {
+    pub fn memory(&self) -> Result<Memory, BenchError> {
         let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        let field = |name: &str| {
+        let status = std::fs::read_to_string(&path).map_err(|e| BenchError::io(&path, e))?;
+        let field = |name: &'static str| {
             status
                 .lines()
                 .find_map(|l| l.strip_prefix(name))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .ok_or_else(|| format!("{path}: no {name}"))
+                .ok_or_else(|| BenchError::Proc {
+                    path: path.clone(),
+                    field: name,
+                })
         };
         Ok(Memory {
             rss_kb: field("VmRSS:")?,
@@ -247,18 +250,18 @@ impl FunctionProcess {
     }
 
     /// CPU time the process has used so far.
-    pub fn cpu_time(&self) -> Result<Duration, String> {
+    pub fn cpu_time(&self) -> Result<Duration, BenchError> {
         cpu_time(self.pid())
     }
 
     /// Resets the peak (`VmHWM`) to the current RSS (`5` to `/proc/<pid>/clear_refs`).
-    pub fn reset_peak(&self) -> Result<(), String> {
+    pub fn reset_peak(&self) -> Result<(), BenchError> {
         let path = format!("/proc/{}/clear_refs", self.pid());
         std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .and_then(|mut f| f.write_all(b"5"))
-            .map_err(|e| format!("{path}: {e}"))
+            .map_err(|e| BenchError::io(&path, e))
     }
 
     /// Every line printed so far (stdout and stderr, ANSI colours removed).
@@ -298,7 +301,7 @@ impl FunctionProcess {
         logs[logs.len().saturating_sub(n)..].join("\n")
     }
 
-    fn check_alive(&mut self) -> Result<(), String> {
+    fn check_alive(&mut self) -> Result<(), BenchError> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(self.failure(&format!("exited ({status})"))),
@@ -306,15 +309,15 @@ impl FunctionProcess {
         }
     }
 
-    fn failure(&self, what: &str) -> String {
+    fn failure(&self, what: &str) -> BenchError {
         // Give the pipes a moment so the last lines are included.
         std::thread::sleep(Duration::from_millis(50));
-        format!(
-            "function {} (pid {}): {what}\n--- last log lines ---\n{}",
-            self.name,
-            self.pid(),
-            self.log_tail(20)
-        )
+        BenchError::Process {
+            function: self.name.clone(),
+            pid: self.pid(),
+            what: what.to_owned(),
+            log_tail: self.log_tail(20),
+        }
     }
 }
 
@@ -351,9 +354,9 @@ fn collect_lines<R: Read + Send + 'static>(
 
 /// CPU time (user + system, all threads, exited ones included) process `pid` has used
 /// so far, from `/proc/<pid>/stat` (in USER_HZ ticks, 100 per second on Linux).
-pub fn cpu_time(pid: u32) -> Result<Duration, String> {
+pub fn cpu_time(pid: u32) -> Result<Duration, BenchError> {
     let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let stat = std::fs::read_to_string(&path).map_err(|e| BenchError::io(&path, e))?;
     // Fields after the command name (which may hold spaces): state is field 3, utime 14,
     // stime 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
@@ -361,25 +364,33 @@ pub fn cpu_time(pid: u32) -> Result<Duration, String> {
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
     match (ticks(11), ticks(12)) {
         (Some(u), Some(s)) => Ok(Duration::from_millis((u + s) * 10)),
-        _ => Err(format!("{path}: no utime/stime")),
+        _ => Err(BenchError::Proc {
+            path,
+            field: "utime/stime",
+        }),
     }
 }
 
 /// CPU time all processes of the machine have used since boot (the busy fields of the
 /// `cpu` line of `/proc/stat`: user, nice, system, irq, softirq, steal).
-pub fn machine_busy() -> Result<Duration, String> {
-    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+pub fn machine_busy() -> Result<Duration, BenchError> {
+    let stat =
+        std::fs::read_to_string("/proc/stat").map_err(|e| BenchError::io("/proc/stat", e))?;
+    let no_cpu_line = || BenchError::Proc {
+        path: "/proc/stat".into(),
+        field: "full cpu line",
+    };
     let line = stat
         .lines()
         .find(|l| l.starts_with("cpu "))
-        .ok_or("/proc/stat: no cpu line")?;
+        .ok_or_else(no_cpu_line)?;
     let f: Vec<u64> = line
         .split_whitespace()
         .skip(1)
         .filter_map(|v| v.parse().ok())
         .collect();
     if f.len() < 8 {
-        return Err("/proc/stat: short cpu line".into());
+        return Err(no_cpu_line());
     }
     // user nice system idle iowait irq softirq steal
     let busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];

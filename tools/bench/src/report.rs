@@ -136,17 +136,12 @@ impl PassResult {
     /// The median of the per-repetition ratios function / floor (each repetition's
     /// function and floor ran back to back, so their ratio shares the machine's state).
     pub fn paired_ratio(&self) -> f64 {
-        let mut r: Vec<f64> = self
+        let r: Vec<f64> = self
             .samples
             .iter()
             .map(|s| ratio(s.function.elapsed, s.floor.elapsed))
             .collect();
-        r.sort_by(f64::total_cmp);
-        match r.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => r[n / 2],
-            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
-        }
+        median(&r)
     }
 
     /// Whether the ratio target (if any) is met.
@@ -178,10 +173,10 @@ impl PassResult {
 
     /// The function's median call counts per 1000 items.
     fn calls_per_thousand(&self) -> String {
-        let mut by_op: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+        let mut by_op: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
         for s in &self.samples {
             for (op, n) in &s.function.calls.0 {
-                by_op.entry(op).or_default().push(*n);
+                by_op.entry(op).or_default().push(*n as f64);
             }
         }
         if by_op.is_empty() || self.items == 0 {
@@ -190,9 +185,7 @@ impl PassResult {
         by_op
             .iter()
             .map(|(op, v)| {
-                let mut v = v.clone();
-                v.sort_unstable();
-                let per = v[v.len() / 2] as f64 * 1000.0 / self.items as f64;
+                let per = median(v) * 1000.0 / self.items as f64;
                 if (per - per.round()).abs() < 0.05 {
                     format!("{op}={per:.0}")
                 } else {
@@ -634,9 +627,6 @@ impl Report {
         );
         let _ = writeln!(o, "| --- | ---: | ---: | ---: | ---: | ---: |");
         for s in &self.starts {
-            let mut rss = s.idle_rss_kb.clone();
-            rss.sort_unstable();
-            let idle = rss.get(rss.len() / 2).copied().unwrap_or(0);
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -645,7 +635,7 @@ impl Report {
                 ms(median(&s.ready)),
                 ms(s.ready.iter().min().copied().unwrap_or_default()),
                 ms(s.ready.iter().max().copied().unwrap_or_default()),
-                mib(idle)
+                mib(median(&s.idle_rss_kb))
             );
         }
         let _ = writeln!(o);

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tiny_http::{Header, Method, Request, Response, Server};
 
+use crate::error::BenchError;
+
 const PREFIX: &str = "/2018-06-01/runtime";
 
 /// The time a function behind API Gateway gets per invocation, as Lambda's
@@ -75,12 +77,12 @@ pub struct RuntimeApi {
 impl RuntimeApi {
     /// Listens on a free port of 127.0.0.1; each invocation gets `budget` until its
     /// deadline (the function's configured timeout).
-    pub fn start(function_name: &str, budget: Duration) -> Result<Self, String> {
-        let server = Server::http("127.0.0.1:0").map_err(|e| format!("runtime API: {e}"))?;
+    pub fn start(function_name: &str, budget: Duration) -> Result<Self, BenchError> {
+        let server = Server::http("127.0.0.1:0").map_err(BenchError::RuntimeApi)?;
         let addr = server
             .server_addr()
             .to_ip()
-            .ok_or("runtime API: not listening on an IP address")?;
+            .ok_or_else(|| BenchError::RuntimeApi("not listening on an IP address".into()))?;
         let server = Arc::new(server);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),

@@ -1,26 +1,56 @@
-//! Medians and formatting of the measured figures.
+//! The median every figure of the report uses, and the formatting of the figures.
 
+use std::cmp::Ordering;
 use std::time::Duration;
 
-/// The median (mean of the middle two for an even count); zero for no samples.
-pub fn median(samples: &[Duration]) -> Duration {
+/// A figure the report takes medians of: times, ratios, request counts, memory.
+pub trait Sample: Copy + PartialOrd {
+    /// The median of no samples.
+    const ZERO: Self;
+    /// The mean of two samples (the median of an even count).
+    fn mean(a: Self, b: Self) -> Self;
+}
+
+impl Sample for Duration {
+    const ZERO: Self = Duration::ZERO;
+    fn mean(a: Self, b: Self) -> Self {
+        (a + b) / 2
+    }
+}
+
+impl Sample for f64 {
+    const ZERO: Self = 0.0;
+    fn mean(a: Self, b: Self) -> Self {
+        (a + b) / 2.0
+    }
+}
+
+impl Sample for u64 {
+    const ZERO: Self = 0;
+    fn mean(a: Self, b: Self) -> Self {
+        a / 2 + b / 2 + (a % 2 + b % 2) / 2
+    }
+}
+
+/// The median (the mean of the middle two for an even count); zero for no samples.
+pub fn median<T: Sample>(samples: &[T]) -> T {
     let mut s = samples.to_vec();
-    s.sort();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
     match s.len() {
-        0 => Duration::ZERO,
+        0 => T::ZERO,
         n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2,
+        n => T::mean(s[n / 2 - 1], s[n / 2]),
     }
 }
 
 /// Milliseconds with one decimal.
 pub fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
+    format!("{:.1}", millis(d))
 }
 
-/// Seconds with three decimals.
-pub fn secs(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64())
+/// Milliseconds.
+pub fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// `a / b`, or 0 when `b` is zero.
@@ -51,13 +81,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn medians() {
+    fn the_median_is_the_middle_sample_or_the_mean_of_the_middle_two() {
         let d = Duration::from_millis;
-        assert_eq!(median(&[]), Duration::ZERO);
+        assert_eq!(median::<Duration>(&[]), Duration::ZERO);
         assert_eq!(median(&[d(5), d(1), d(3)]), d(3));
         assert_eq!(
             median(&[d(4), d(1), d(2), d(3)]),
             Duration::from_micros(2500)
         );
+        assert_eq!(median(&[1.2, 0.9, 1.0]), 1.0);
+        assert_eq!(median(&[1.0, 2.0]), 1.5);
+        assert_eq!(median::<f64>(&[]), 0.0);
+        assert_eq!(median(&[7_u64, 3, 5]), 5);
+        assert_eq!(median(&[u64::MAX, u64::MAX]), u64::MAX);
+        assert_eq!(median(&[10_u64, 13]), 11);
     }
 }
