@@ -11,8 +11,6 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::domain::Timestamp;
-
 /// Where a value sits in the request body, rendered the way clients read it: `list_items[3].name`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JsonPath(String);
@@ -130,15 +128,6 @@ impl FromJson for IpAddr {
         value
             .as_str()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| BodyError::WrongType(path.clone()))
-    }
-}
-
-impl FromJson for Timestamp {
-    fn from_json(value: &Value, path: &JsonPath) -> Result<Self, BodyError> {
-        value
-            .as_str()
-            .and_then(Timestamp::parse_rfc3339)
             .ok_or_else(|| BodyError::WrongType(path.clone()))
     }
 }

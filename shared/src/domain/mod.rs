@@ -184,6 +184,15 @@ impl Timestamp {
     }
 }
 
+impl FromJson for Timestamp {
+    fn from_json(value: &Value, path: &JsonPath) -> Result<Self, BodyError> {
+        value
+            .as_str()
+            .and_then(Timestamp::parse_rfc3339)
+            .ok_or_else(|| BodyError::WrongType(path.clone()))
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_db_string())

@@ -662,21 +662,21 @@ pub async fn scan_delete_floor(
     table: &str,
     filter: &Filter,
 ) -> Result<FloorRun, String> {
-    let e = filter.expression();
+    let e = shared::service::filter_plan::expression(filter);
     let segments = 4;
     let finders = (0..segments)
         .map(|segment| Finder::Scan {
             segment,
             segments,
-            filter: e.text.clone(),
-            names: e.names.clone(),
-            values: e.values.clone(),
+            filter: e.text().to_owned(),
+            names: e.names().clone(),
+            values: e.values().clone(),
         })
         .collect();
-    let condition = format!("({}) AND version = {VERSION_PLACEHOLDER}", e.text);
+    let condition = format!("({}) AND version = {VERSION_PLACEHOLDER}", e.text());
     floor
         .find_then_delete(table, finders, |item| {
-            let mut values = e.values.clone();
+            let mut values = e.values().clone();
             if let Some(v) = item.get("version") {
                 values.insert(VERSION_PLACEHOLDER.into(), v.clone());
             }
@@ -684,7 +684,7 @@ pub async fn scan_delete_floor(
                 key: pk_only(&item),
                 update: None,
                 condition: condition.clone(),
-                names: e.names.clone(),
+                names: e.names().clone(),
                 values,
             }
         })
@@ -702,7 +702,7 @@ pub async fn email_delete_floor(
         .email
         .clone()
         .ok_or("the e-mail floor needs an email filter")?;
-    let e = filter.expression();
+    let e = shared::service::filter_plan::expression(filter);
     let finders = vec![Finder::Query {
         index: "email-index".into(),
         key_condition: "email = :e".into(),
@@ -712,9 +712,9 @@ pub async fn email_delete_floor(
         .find_then_delete(table, finders, |item| Conditional {
             key: pk_only(&item),
             update: None,
-            condition: e.text.clone(),
-            names: e.names.clone(),
-            values: e.values.clone(),
+            condition: e.text().to_owned(),
+            names: e.names().clone(),
+            values: e.values().clone(),
         })
         .await
 }
