@@ -154,3 +154,203 @@ fn changed(user: &UserRecord, state: Option<bool>, actor: &str, now: Timestamp) 
     r.version = user.version + 1;
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::known::NameState;
+    use crate::store::units::Action;
+    use std::collections::BTreeSet;
+
+    fn now() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").unwrap()
+    }
+
+    fn user(name: &str) -> UserRecord {
+        UserRecord::for_tests(LinkId::new_random(), name, Vec::new())
+    }
+
+    fn soft_deleted(name: &str, at: &str) -> UserRecord {
+        let mut u = user(name);
+        u.deleted_at = Some(at.into());
+        u.deleted_by = Some("ops".into());
+        u.del_shard = Some(keys::deleted_shard(&u.link_id));
+        u
+    }
+
+    /// A request that read `users` and the registries of their names.
+    fn known(users: &[&UserRecord]) -> Known {
+        let mut k = Known::default();
+        for u in users {
+            k.users.insert(u.link_id, Some((*u).clone()));
+            let state = k.names.entry(u.name.clone()).or_insert(NameState {
+                members: BTreeSet::new(),
+                ver: 1,
+            });
+            state.members.insert(u.link_id);
+        }
+        k
+    }
+
+    fn unit(planned: Option<Planned>) -> Box<Unit<Removed>> {
+        match planned {
+            Some(Planned::Write(unit)) => unit,
+            other => panic!("expected a write, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn deleting_a_user_alone_with_its_name_is_one_conditional_delete() {
+        let ann = user("Ann");
+        let u = unit(plan(&known(&[]), &ann, Removal::Delete, "ops", now()));
+        assert_eq!(
+            u.actions(),
+            [Action::DeleteUser {
+                id: ann.link_id,
+                version: 1,
+                condition: None,
+            }]
+        );
+        assert_eq!(u.tag().record, None);
+        assert_eq!(registry_name(&ann, Removal::Delete), None);
+    }
+
+    #[test]
+    fn deleting_one_of_two_namesakes_writes_the_registry_and_the_other_ones_flag() {
+        let (mut ann, mut ann2) = (user("Ann"), user("Ann"));
+        ann.name_dup = true;
+        ann2.name_dup = true;
+        let k = known(&[&ann, &ann2]);
+        assert_eq!(registry_name(&ann, Removal::Delete), Some("Ann"));
+        let u = unit(plan(&k, &ann, Removal::Delete, "ops", now()));
+        assert!(matches!(u.actions()[0], Action::DeleteUser { .. }));
+        assert!(
+            matches!(&u.actions()[1], Action::SetRegistry { holders, read_ver: 1, .. }
+            if *holders == BTreeSet::from([ann2.link_id]))
+        );
+        assert!(
+            matches!(u.actions()[2], Action::SetNameDup { id, dup: false, read_version: 1 } if id == ann2.link_id)
+        );
+        // Without the registry read, it cannot be planned.
+        assert!(plan(&known(&[]), &ann, Removal::Delete, "ops", now()).is_none());
+    }
+
+    #[test]
+    fn a_filter_delete_skips_a_user_that_no_longer_matches_and_conditions_the_rest() {
+        let ann = user("Ann");
+        let inactive = Filter {
+            active: Some(false),
+            ..Filter::default()
+        };
+        let planned = plan(
+            &known(&[]),
+            &ann,
+            Removal::DeleteMatching(&inactive),
+            "ops",
+            now(),
+        );
+        assert!(matches!(planned, Some(Planned::Skip)));
+        let active = Filter {
+            active: Some(true),
+            ..Filter::default()
+        };
+        let u = unit(plan(
+            &known(&[]),
+            &ann,
+            Removal::DeleteMatching(&active),
+            "ops",
+            now(),
+        ));
+        assert!(
+            matches!(&u.actions()[0], Action::DeleteUser { condition: Some(e), .. } if *e == filter_plan::expression(&active))
+        );
+    }
+
+    #[test]
+    fn a_purge_takes_only_users_soft_deleted_before_the_cutoff() {
+        let old = soft_deleted("Ann", "2026-01-01T00:00:00.000Z");
+        let recent = soft_deleted("Bo", "2026-05-31T00:00:00.000Z");
+        let live = user("Cy");
+        let purge = Removal::Purge {
+            deleted_before: "2026-05-01T00:00:00.000Z",
+        };
+        let k = known(&[]);
+        assert!(matches!(
+            plan(&k, &recent, purge, "ops", now()),
+            Some(Planned::Skip)
+        ));
+        assert!(matches!(
+            plan(&k, &live, purge, "ops", now()),
+            Some(Planned::Skip)
+        ));
+        let u = unit(plan(&k, &old, purge, "ops", now()));
+        assert_eq!(u.actions().len(), 1, "a purge never writes a registry");
+        assert_eq!(registry_name(&old, purge), None);
+    }
+
+    #[test]
+    fn a_soft_delete_records_who_and_when_and_repeating_it_writes_nothing() {
+        let ann = user("Ann");
+        let soft = Removal::SoftDelete { state: Some(false) };
+        let u = unit(plan(&known(&[]), &ann, soft, "hr", now()));
+        let record = u.tag().record.clone().unwrap();
+        assert_eq!(
+            record.deleted_at.as_deref(),
+            Some("2026-06-01T00:00:00.000Z")
+        );
+        assert_eq!(record.deleted_by.as_deref(), Some("hr"));
+        assert_eq!(record.del_shard, Some(keys::deleted_shard(&ann.link_id)));
+        assert!(!record.active);
+        assert_eq!(record.updated_by, "hr");
+        assert_eq!(record.created_by, "ops", "the creation record is kept");
+        assert_eq!(record.version, 2);
+        assert!(matches!(
+            u.actions()[0],
+            Action::PutUser {
+                expect: Expect::Version(1),
+                ..
+            }
+        ));
+
+        let again = Removal::SoftDelete { state: None };
+        assert!(matches!(
+            plan(&known(&[]), &record, again, "hr", now()),
+            Some(Planned::Noop)
+        ));
+        let flag = Removal::SoftDelete { state: Some(true) };
+        let u = unit(plan(&known(&[]), &record, flag, "hr", now()));
+        let changed = u.tag().record.as_ref().unwrap();
+        assert!(changed.active);
+        assert_eq!(
+            changed.deleted_at, record.deleted_at,
+            "still deleted, as before"
+        );
+    }
+
+    #[test]
+    fn a_restore_joins_its_name_again_and_a_live_user_needs_none() {
+        let ann = user("Ann");
+        let restore = Removal::Restore { state: None };
+        assert!(matches!(
+            plan(&known(&[]), &ann, restore, "ops", now()),
+            Some(Planned::Noop)
+        ));
+        let gone = soft_deleted("Bo", "2026-01-01T00:00:00.000Z");
+        assert_eq!(registry_name(&gone, restore), Some("Bo"));
+        let mut k = known(&[]);
+        k.names.insert(
+            "Bo".into(),
+            NameState {
+                members: BTreeSet::from([gone.link_id]),
+                ver: 3,
+            },
+        );
+        let u = unit(plan(&k, &gone, restore, "ops", now()));
+        let record = u.tag().record.as_ref().unwrap();
+        assert!(record.is_live() && record.del_shard.is_none() && record.deleted_by.is_none());
+        assert!(matches!(
+            &u.actions()[1],
+            Action::SetRegistry { read_ver: 3, .. }
+        ));
+    }
+}

@@ -426,3 +426,441 @@ pub(crate) fn final_outcome(
 ) -> Plan {
     Plan::Final(index, ItemOutcome::upsert(link, info, has_dup))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::json::JsonPath;
+    use crate::service::known::NameState;
+    use crate::store::units::Action;
+    use serde_json::{Value, json};
+
+    const PNG: &str = "iVBORw0KGgo=";
+
+    fn input(v: Value) -> UserInput {
+        UserInput::from_json(&v, &JsonPath::root("list_items[0]")).unwrap()
+    }
+
+    fn item(index: usize, v: Value) -> Prepared {
+        let input = input(v);
+        let factors = prepare(&input, &Limits::default()).unwrap();
+        Prepared::new(index, input, factors)
+    }
+
+    fn card(n: &str) -> Identifier {
+        Identifier {
+            kind: NumberKind::Card,
+            number: n.into(),
+        }
+    }
+
+    fn planner() -> Planner<'static> {
+        Planner {
+            actor: "ops",
+            now: Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").unwrap(),
+        }
+    }
+
+    /// A request that read `users` and the registries of their names.
+    fn known(users: &[&UserRecord]) -> Known {
+        let mut k = Known::default();
+        for u in users {
+            k.users.insert(u.link_id, Some((*u).clone()));
+            k.names
+                .entry(u.name.clone())
+                .or_insert_with(|| NameState {
+                    members: BTreeSet::new(),
+                    ver: 1,
+                })
+                .members
+                .insert(u.link_id);
+        }
+        k
+    }
+
+    fn stored(name: &str, cards: &[&str]) -> UserRecord {
+        let factors = cards
+            .iter()
+            .map(|n| StoredFactor::Card {
+                number: (*n).into(),
+            })
+            .collect();
+        UserRecord::for_tests(LinkId::new_random(), name, factors)
+    }
+
+    fn write(plan: Plan) -> Box<Unit<Write>> {
+        match plan {
+            Plan::Write(w) => w,
+            Plan::Final(_, o) => panic!("expected a write, got {o:?}"),
+        }
+    }
+
+    fn outcome(plan: Plan) -> ItemOutcome {
+        match plan {
+            Plan::Final(_, o) => o,
+            Plan::Write(w) => panic!("expected an outcome, got a write of {:?}", w.tag().id),
+        }
+    }
+
+    #[test]
+    fn items_sharing_an_id_a_name_or_a_number_wait_for_a_later_round() {
+        let id = LinkId::new_random();
+        let pending = vec![
+            item(
+                0,
+                json!({"link_id": id, "name": "Ann", "auth_factors": [{"type": "card", "number": "1"}]}),
+            ),
+            item(
+                1,
+                json!({"link_id": id, "name": "Bo", "auth_factors": [{"type": "card", "number": "2"}]}),
+            ),
+            item(
+                2,
+                json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "3"}]}),
+            ),
+            item(
+                3,
+                json!({"name": "Cy", "auth_factors": [{"type": "pin", "number": "1"}]}),
+            ),
+            item(
+                4,
+                json!({"name": "Di", "auth_factors": [{"type": "card", "number": "1"}]}),
+            ),
+        ];
+        let (round, rest) = select_round(pending);
+        let indexes = |v: &[Prepared]| v.iter().map(|p| p.index).collect::<Vec<_>>();
+        assert_eq!(indexes(&round), [0, 3], "a PIN 1 is not a card 1");
+        assert_eq!(indexes(&rest), [1, 2, 4]);
+        let (round, rest) = select_round(rest);
+        assert_eq!(indexes(&round), [1, 2, 4]);
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_name_creates_a_user_with_a_server_id() {
+        let mut k = Known::default();
+        k.names.insert("Ann".into(), NameState::default());
+        let w = write(planner().plan(
+            &item(
+                0,
+                json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "1"}]}),
+            ),
+            &k,
+        ));
+        let tag = w.tag();
+        assert_eq!(tag.success.info, ExtendedInfo::Created);
+        assert_eq!(tag.success.link_id, Some(tag.id));
+        assert_eq!(tag.record.version, 1);
+        assert_eq!(tag.record.created_by, "ops");
+        assert!(tag.record.active, "new users are active by default");
+        assert!(matches!(
+            w.actions()[0],
+            Action::PutUser {
+                expect: Expect::Absent,
+                ..
+            }
+        ));
+        assert!(matches!(&w.actions()[1], Action::Claim { ident, .. } if *ident == card("1")));
+        assert!(matches!(
+            &w.actions()[2],
+            Action::SetRegistry { read_ver: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn one_live_user_with_the_name_is_updated_and_several_are_duplicates() {
+        let ann = stored("Ann", &["1"]);
+        let k = known(&[&ann]);
+        let p = item(
+            0,
+            json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "1"}]}),
+        );
+        let w = write(planner().plan(&p, &k));
+        assert_eq!(w.tag().id, ann.link_id);
+        assert_eq!(w.tag().success.info, ExtendedInfo::Updated);
+        assert_eq!(
+            w.actions().len(),
+            1,
+            "same name, same numbers: the user put alone"
+        );
+        assert!(matches!(
+            w.actions()[0],
+            Action::PutUser {
+                expect: Expect::Version(1),
+                ..
+            }
+        ));
+
+        let ann2 = stored("Ann", &[]);
+        let k = known(&[&ann, &ann2]);
+        assert_eq!(
+            outcome(planner().plan(&p, &k)),
+            ItemOutcome::upsert(None, ExtendedInfo::HasDublicates, true)
+        );
+    }
+
+    #[test]
+    fn a_user_deleted_after_this_request_read_it_stays_deleted() {
+        let id = LinkId::new_random();
+        let mut k = Known::default();
+        k.users.insert(id, None);
+        k.names.insert("Ann".into(), NameState::default());
+        let mut p = item(
+            0,
+            json!({"link_id": id, "name": "Ann", "auth_factors": [{"type": "card", "number": "1"}]}),
+        );
+        let w = write(planner().plan(&p, &k));
+        assert_eq!(
+            w.tag().success.info,
+            ExtendedInfo::Created,
+            "first sight: create it"
+        );
+        p.seen_existing = true;
+        assert_eq!(
+            outcome(planner().plan(&p, &k)),
+            ItemOutcome::upsert(Some(id), ExtendedInfo::EntityNotFound, false)
+        );
+    }
+
+    #[test]
+    fn what_could_not_be_read_is_not_processed() {
+        let id = LinkId::new_random();
+        let p = item(
+            0,
+            json!({"link_id": id, "name": "Ann", "auth_factors": [{"type": "card", "number": "1"}]}),
+        );
+        assert_eq!(
+            outcome(planner().plan(&p, &Known::default())),
+            ItemOutcome::upsert(Some(id), ExtendedInfo::NotProcessed, false)
+        );
+        let by_name = item(
+            0,
+            json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "1"}]}),
+        );
+        assert_eq!(
+            outcome(planner().plan(&by_name, &Known::default())),
+            ItemOutcome::upsert(None, ExtendedInfo::NotProcessed, false)
+        );
+    }
+
+    #[test]
+    fn a_bound_time_profile_must_be_known_to_exist() {
+        let ann = stored("Ann", &["1"]);
+        let profile = uuid::Uuid::new_v4();
+        let mut k = known(&[&ann]);
+        let p = item(
+            0,
+            json!({"link_id": ann.link_id, "name": "Ann", "time_profile_id": profile,
+                                "auth_factors": [{"type": "card", "number": "1"}]}),
+        );
+        assert_eq!(
+            outcome(planner().plan(&p, &k)).info,
+            ExtendedInfo::NotProcessed
+        );
+        k.profiles.insert(profile, false);
+        assert_eq!(
+            outcome(planner().plan(&p, &k)),
+            ItemOutcome::upsert(
+                Some(ann.link_id),
+                ExtendedInfo::BoundTimeProfileDoesntExist,
+                false
+            )
+        );
+        k.profiles.insert(profile, true);
+        let w = write(planner().plan(&p, &k));
+        assert_eq!(w.tag().record.time_profile_id, Some(profile));
+    }
+
+    #[test]
+    fn new_numbers_are_claimed_dropped_ones_released_and_former_owners_taken_over() {
+        let ann = stored("Ann", &["1", "2"]);
+        let former = LinkId::new_random();
+        let k = known(&[&ann]);
+        let mut p = item(
+            0,
+            json!({"link_id": ann.link_id, "name": "Ann",
+                                   "auth_factors": [{"type": "card", "number": "2"}, {"type": "card", "number": "3"},
+                                                    {"type": "card", "number": "4"}]}),
+        );
+        p.takeovers.insert(
+            card("4"),
+            Takeover {
+                owner: former,
+                version: None,
+            },
+        );
+        let w = write(planner().plan(&p, &k));
+        let actions: Vec<String> = w
+            .actions()
+            .iter()
+            .map(|a| match a {
+                Action::PutUser { .. } => "put".to_owned(),
+                Action::Claim { ident, .. } => format!("claim {}", ident.number),
+                Action::TakeOver {
+                    ident, previous, ..
+                } if *previous == former => {
+                    format!("take over {}", ident.number)
+                }
+                Action::OwnerUnchanged(t) if t.owner == former => "check former".to_owned(),
+                Action::Release { ident, .. } => format!("release {}", ident.number),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            ["put", "claim 3", "take over 4", "check former", "release 1"]
+        );
+        let touched = &w.tag().touched;
+        for key in [
+            Key::User(ann.link_id),
+            Key::Claim(card("1")),
+            Key::Claim(card("3")),
+            Key::Claim(card("4")),
+            Key::User(former),
+        ] {
+            assert!(touched.contains(&key), "{key:?}");
+        }
+        assert!(
+            !touched.contains(&Key::Claim(card("2"))),
+            "kept numbers are not written"
+        );
+    }
+
+    #[test]
+    fn omitted_fields_keep_their_stored_value_and_null_clears_it() {
+        let mut ann = stored("Ann", &["1"]);
+        ann.info = Some("badge 7".into());
+        ann.role_id = Some("r1".into());
+        ann.active = false;
+        let k = known(&[&ann]);
+        let p = item(
+            0,
+            json!({"link_id": ann.link_id, "name": "Ann", "role_id": null,
+                               "auth_factors": [{"type": "card", "number": "1"}]}),
+        );
+        let record = write(planner().plan(&p, &k)).into_tag().record;
+        assert_eq!(record.info.as_deref(), Some("badge 7"));
+        assert_eq!(record.role_id, None);
+        assert!(!record.active);
+        assert_eq!(
+            record.create_time, ann.create_time,
+            "the creation record is kept"
+        );
+        assert_eq!(record.update_time, "2026-06-01T00:00:00.000Z");
+        assert_eq!(record.version, 2);
+    }
+
+    #[test]
+    fn writes_touching_the_same_item_go_one_round_after_the_other() {
+        let mut k = Known::default();
+        k.names.insert("Ann".into(), NameState::default());
+        k.names.insert("Bo".into(), NameState::default());
+        let a = write(planner().plan(
+            &item(
+                0,
+                json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "1"}]}),
+            ),
+            &k,
+        ));
+        let b = write(planner().plan(
+            &item(
+                1,
+                json!({"name": "Bo", "auth_factors": [{"type": "card", "number": "1"}]}),
+            ),
+            &k,
+        ));
+        let c = write(planner().plan(
+            &item(
+                2,
+                json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "2"}]}),
+            ),
+            &k,
+        ));
+        let (runnable, deferred) = split_overlapping(vec![*a, *b, *c]);
+        let indexes: Vec<usize> = runnable.iter().map(|u| u.tag().item.index).collect();
+        assert_eq!(indexes, [0]);
+        assert_eq!(deferred.iter().map(|p| p.index).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn a_failed_claim_is_taken_over_unless_its_owner_still_carries_the_number() {
+        let ann = stored("Ann", &[]);
+        let k = known(&[&ann]);
+        let p = item(
+            0,
+            json!({"link_id": ann.link_id, "name": "Ann",
+                               "auth_factors": [{"type": "card", "number": "1"}, {"type": "card", "number": "2"},
+                                                {"type": "card", "number": "3"}]}),
+        );
+        let mut w = write(planner().plan(&p, &k)).into_tag();
+        let (holder, renamed) = (stored("Bo", &["1"]), stored("Cy", &["9"]));
+        let gone = LinkId::new_random();
+        let holders = HashMap::from([
+            (card("2"), (renamed.link_id, Some(renamed.clone()))),
+            (card("3"), (gone, None)),
+        ]);
+        let idents = BTreeSet::from([card("2"), card("3")]);
+        assert!(!judge_claims(&mut w, idents, &holders));
+        assert_eq!(
+            w.item.takeovers[&card("2")],
+            Takeover {
+                owner: renamed.link_id,
+                version: Some(1),
+            }
+        );
+        assert_eq!(
+            w.item.takeovers[&card("3")],
+            Takeover {
+                owner: gone,
+                version: None,
+            }
+        );
+
+        let holders = HashMap::from([(card("1"), (holder.link_id, Some(holder.clone())))]);
+        assert!(judge_claims(&mut w, BTreeSet::from([card("1")]), &holders));
+
+        // A claim gone meanwhile, or found to be ours, needs a plain claim again.
+        let holders = HashMap::from([(card("3"), (ann.link_id, None))]);
+        assert!(!judge_claims(
+            &mut w,
+            BTreeSet::from([card("2"), card("3")]),
+            &holders
+        ));
+        assert!(w.item.takeovers.is_empty());
+    }
+
+    #[test]
+    fn item_checks_refuse_faces_when_off_too_many_numbers_and_images_that_are_not_images() {
+        let faces = input(json!({"name": "Ann", "auth_factors": [{"type": "face", "image": PNG}]}));
+        let off = Limits {
+            face_enabled: false,
+            ..Limits::default()
+        };
+        assert_eq!(prepare(&faces, &off), Err(ExtendedInfo::FaceIdNotSupported));
+        let factors = prepare(&faces, &Limits::default()).unwrap();
+        assert!(
+            matches!(&factors[0], StoredFactor::Face { image } if image.starts_with(b"\x89PNG"))
+        );
+        let cards = input(
+            json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "1"}, {"type": "pin", "number": "1"}]}),
+        );
+        let one = Limits {
+            max_identifiers: 1,
+            ..Limits::default()
+        };
+        assert_eq!(
+            prepare(&cards, &one),
+            Err(ExtendedInfo::NumberOfIdentifiersExceeded)
+        );
+        let text =
+            input(json!({"name": "Ann", "auth_factors": [{"type": "face", "image": "aGVsbG8="}]}));
+        assert_eq!(
+            prepare(&text, &Limits::default()),
+            Err(ExtendedInfo::BadBase64ImageFile)
+        );
+        assert_eq!(
+            decode_image(&format!("data:image/png;base64,{PNG}"), 100).map(|b| b.len()),
+            Some(8)
+        );
+    }
+}
