@@ -112,6 +112,23 @@ impl Known {
     }
 }
 
+/// What a request knows after reading some users and their names' registries.
+#[cfg(test)]
+impl Known {
+    /// `users` and the registries of their names, each at version 1 with the users
+    /// carrying the name as members.
+    pub(crate) fn with_users(users: &[&UserRecord]) -> Self {
+        let mut k = Known::default();
+        for u in users {
+            k.users.insert(u.link_id, Some((*u).clone()));
+            let state = k.names.entry(u.name.clone()).or_default();
+            state.members.insert(u.link_id);
+            state.ver = 1;
+        }
+        k
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

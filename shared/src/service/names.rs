@@ -191,19 +191,6 @@ mod tests {
         UserRecord::for_tests(LinkId::new_random(), name, Vec::new())
     }
 
-    /// A request that read `users` and the registries of their names (members: every
-    /// user carrying the name, at version 1).
-    fn known(users: &[&UserRecord]) -> Known {
-        let mut k = Known::default();
-        for u in users {
-            k.users.insert(u.link_id, Some((*u).clone()));
-            let state = k.names.entry(u.name.clone()).or_default();
-            state.members.insert(u.link_id);
-            state.ver = 1;
-        }
-        k
-    }
-
     fn renamed(u: &UserRecord, name: &str) -> UserRecord {
         UserRecord {
             name: name.into(),
@@ -215,7 +202,7 @@ mod tests {
     #[test]
     fn keeping_a_name_writes_no_registry() {
         let ann = user("Ann");
-        let k = known(&[&ann]);
+        let k = Known::with_users(&[&ann]);
         let after = UserRecord {
             info: Some("x".into()),
             ..ann.clone()
@@ -245,7 +232,7 @@ mod tests {
     #[test]
     fn joining_a_name_one_other_user_carries_flips_both_flags() {
         let (ann, bo) = (user("Ann"), user("Bo"));
-        let k = known(&[&ann, &bo]);
+        let k = Known::with_users(&[&ann, &bo]);
         let after = renamed(&bo, "Ann");
         let change = name_change(&k, &bo.link_id, Some(&bo), Some(&after)).unwrap();
         assert!(change.name_dup);
@@ -273,7 +260,7 @@ mod tests {
         let (mut ann, mut ann2) = (user("Ann"), user("Ann"));
         ann.name_dup = true;
         ann2.name_dup = true;
-        let k = known(&[&ann, &ann2]);
+        let k = Known::with_users(&[&ann, &ann2]);
         let change = name_change(&k, &ann.link_id, Some(&ann), None).unwrap();
         assert_eq!(
             change.registries,
@@ -308,7 +295,7 @@ mod tests {
             name_change(&Known::default(), &ann.link_id, Some(&ann), None),
             None
         );
-        let mut k = known(&[&ann]);
+        let mut k = Known::with_users(&[&ann]);
         k.names
             .get_mut("Ann")
             .unwrap()
@@ -320,7 +307,7 @@ mod tests {
     #[test]
     fn stale_ids_are_pruned_by_the_next_registry_write() {
         let (ann, gone) = (user("Ann"), LinkId::new_random());
-        let mut k = known(&[]);
+        let mut k = Known::default();
         k.users.insert(gone, None);
         k.names.insert(
             "Ann".into(),
@@ -337,7 +324,7 @@ mod tests {
     #[test]
     fn a_committed_change_is_what_the_request_knows_next() {
         let (ann, bo) = (user("Ann"), user("Bo"));
-        let mut k = known(&[&ann, &bo]);
+        let mut k = Known::with_users(&[&ann, &bo]);
         let after = renamed(&bo, "Ann");
         let change = name_change(&k, &bo.link_id, Some(&bo), Some(&after)).unwrap();
         committed(&mut k, bo.link_id, Some(after.clone()), &change);

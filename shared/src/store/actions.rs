@@ -151,28 +151,20 @@ impl Store {
                 item.delete(delete.condition_expression(text).build()?)
                     .build()
             }
-            Action::Claim { ident, owner } => {
-                let put = claim_put(table, ident, owner)?;
-                item.put(
-                    put.condition_expression("attribute_not_exists(pk) OR #owner = :owner")
-                        .expression_attribute_values(":owner", s(owner))
-                        .build()?,
-                )
-                .build()
-            }
+            // Free or already ours.
+            Action::Claim { ident, owner } => claim(
+                table,
+                ident,
+                owner,
+                "attribute_not_exists(pk) OR #owner = :owner",
+                owner,
+            )?,
+            // Still naming the user it is taken over from.
             Action::TakeOver {
                 ident,
                 owner,
                 previous,
-            } => {
-                let put = claim_put(table, ident, owner)?;
-                item.put(
-                    put.condition_expression("#owner = :owner")
-                        .expression_attribute_values(":owner", s(previous))
-                        .build()?,
-                )
-                .build()
-            }
+            } => claim(table, ident, owner, "#owner = :owner", previous)?,
             Action::OwnerUnchanged(previous) => {
                 let check = ConditionCheck::builder()
                     .table_name(table)
@@ -243,16 +235,23 @@ impl Store {
     }
 }
 
-/// The claim item for `owner`, its condition still to be set.
-fn claim_put(
+/// The claim item of `ident` for `owner`, if `condition` holds with `:owner` the user
+/// `expected`.
+fn claim(
     table: &str,
     ident: &Identifier,
     owner: &LinkId,
-) -> Result<aws_sdk_dynamodb::types::builders::PutBuilder, StoreError> {
-    Ok(Put::builder()
+    condition: &str,
+    expected: &LinkId,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
         .table_name(table)
         .set_item(Some(ClaimRecord::new(ident, owner).to_item()?))
-        .expression_attribute_names("#owner", "owner"))
+        .condition_expression(condition)
+        .expression_attribute_names("#owner", "owner")
+        .expression_attribute_values(":owner", s(expected))
+        .build()?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 fn s(id: &LinkId) -> AttributeValue {

@@ -290,37 +290,21 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     fn user() -> UserRecord {
-        let id = LinkId::new_random();
+        let factors = vec![
+            StoredFactor::Card {
+                number: "42".into(),
+            },
+            StoredFactor::Face {
+                image: vec![0xff, 0xd8, 0xff, 0],
+            },
+        ];
         UserRecord {
-            pk: keys::user(&id),
-            link_id: id,
-            name: "Ann".into(),
             info: Some("badge 7".into()),
-            email: None,
             role_id: Some("r1".into()),
-            user_type: None,
-            active: true,
-            auth_factors: vec![
-                StoredFactor::Card {
-                    number: "42".into(),
-                },
-                StoredFactor::Face {
-                    image: vec![0xff, 0xd8, 0xff, 0],
-                },
-            ],
             time_profile_id: Some(Uuid::new_v4()),
-            is_online: false,
             login_ip: Some("10.0.0.1".into()),
-            last_login_time: None,
-            create_time: "2026-01-01T00:00:00.000Z".into(),
-            created_by: "ops".into(),
-            update_time: "2026-01-01T00:00:00.000Z".into(),
-            updated_by: "ops".into(),
-            name_dup: false,
             version: 3,
-            deleted_at: None,
-            deleted_by: None,
-            del_shard: None,
+            ..UserRecord::for_tests(LinkId::new_random(), "Ann", factors)
         }
     }
 

@@ -395,21 +395,15 @@ fn judge(roles: &[Role], reasons: &[Reason]) -> Verdict {
 
 /// Removes failed releases (indexes into the unit's actions).
 fn drop_actions<T>(unit: &mut Sent<T>, failed: &[usize]) {
-    let keep = |i: &usize| !failed.contains(i);
-    let items = std::mem::take(&mut unit.items);
-    unit.items = items
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| keep(i))
-        .map(|(_, a)| a)
-        .collect();
-    let roles = std::mem::take(&mut unit.roles);
-    unit.roles = roles
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| keep(i))
-        .map(|(_, r)| r)
-        .collect();
+    fn without<X>(v: Vec<X>, failed: &[usize]) -> Vec<X> {
+        v.into_iter()
+            .enumerate()
+            .filter(|(i, _)| !failed.contains(i))
+            .map(|(_, x)| x)
+            .collect()
+    }
+    unit.items = without(std::mem::take(&mut unit.items), failed);
+    unit.roles = without(std::mem::take(&mut unit.roles), failed);
 }
 
 /// Packs units into groups of at most 100 actions and [`TX_BYTES`].

@@ -178,20 +178,6 @@ mod tests {
         u
     }
 
-    /// A request that read `users` and the registries of their names.
-    fn known(users: &[&UserRecord]) -> Known {
-        let mut k = Known::default();
-        for u in users {
-            k.users.insert(u.link_id, Some((*u).clone()));
-            let state = k.names.entry(u.name.clone()).or_insert(NameState {
-                members: BTreeSet::new(),
-                ver: 1,
-            });
-            state.members.insert(u.link_id);
-        }
-        k
-    }
-
     fn unit(planned: Option<Planned>) -> Box<Unit<Removed>> {
         match planned {
             Some(Planned::Write(unit)) => unit,
@@ -202,7 +188,7 @@ mod tests {
     #[test]
     fn deleting_a_user_alone_with_its_name_is_one_conditional_delete() {
         let ann = user("Ann");
-        let u = unit(plan(&known(&[]), &ann, Removal::Delete, "ops", now()));
+        let u = unit(plan(&Known::default(), &ann, Removal::Delete, "ops", now()));
         assert_eq!(
             u.actions(),
             [Action::DeleteUser {
@@ -220,7 +206,7 @@ mod tests {
         let (mut ann, mut ann2) = (user("Ann"), user("Ann"));
         ann.name_dup = true;
         ann2.name_dup = true;
-        let k = known(&[&ann, &ann2]);
+        let k = Known::with_users(&[&ann, &ann2]);
         assert_eq!(registry_name(&ann, Removal::Delete), Some("Ann"));
         let u = unit(plan(&k, &ann, Removal::Delete, "ops", now()));
         assert!(matches!(u.actions()[0], Action::DeleteUser { .. }));
@@ -232,7 +218,7 @@ mod tests {
             matches!(u.actions()[2], Action::SetNameDup { id, dup: false, read_version: 1 } if id == ann2.link_id)
         );
         // Without the registry read, it cannot be planned.
-        assert!(plan(&known(&[]), &ann, Removal::Delete, "ops", now()).is_none());
+        assert!(plan(&Known::default(), &ann, Removal::Delete, "ops", now()).is_none());
     }
 
     #[test]
@@ -243,7 +229,7 @@ mod tests {
             ..Filter::default()
         };
         let planned = plan(
-            &known(&[]),
+            &Known::default(),
             &ann,
             Removal::DeleteMatching(&inactive),
             "ops",
@@ -255,7 +241,7 @@ mod tests {
             ..Filter::default()
         };
         let u = unit(plan(
-            &known(&[]),
+            &Known::default(),
             &ann,
             Removal::DeleteMatching(&active),
             "ops",
@@ -274,7 +260,7 @@ mod tests {
         let purge = Removal::Purge {
             deleted_before: "2026-05-01T00:00:00.000Z",
         };
-        let k = known(&[]);
+        let k = Known::default();
         assert!(matches!(
             plan(&k, &recent, purge, "ops", now()),
             Some(Planned::Skip)
@@ -292,7 +278,7 @@ mod tests {
     fn a_soft_delete_records_who_and_when_and_repeating_it_writes_nothing() {
         let ann = user("Ann");
         let soft = Removal::SoftDelete { state: Some(false) };
-        let u = unit(plan(&known(&[]), &ann, soft, "hr", now()));
+        let u = unit(plan(&Known::default(), &ann, soft, "hr", now()));
         let record = u.tag().record.clone().unwrap();
         assert_eq!(
             record.deleted_at.as_deref(),
@@ -314,11 +300,11 @@ mod tests {
 
         let again = Removal::SoftDelete { state: None };
         assert!(matches!(
-            plan(&known(&[]), &record, again, "hr", now()),
+            plan(&Known::default(), &record, again, "hr", now()),
             Some(Planned::Noop)
         ));
         let flag = Removal::SoftDelete { state: Some(true) };
-        let u = unit(plan(&known(&[]), &record, flag, "hr", now()));
+        let u = unit(plan(&Known::default(), &record, flag, "hr", now()));
         let changed = u.tag().record.as_ref().unwrap();
         assert!(changed.active);
         assert_eq!(
@@ -332,12 +318,12 @@ mod tests {
         let ann = user("Ann");
         let restore = Removal::Restore { state: None };
         assert!(matches!(
-            plan(&known(&[]), &ann, restore, "ops", now()),
+            plan(&Known::default(), &ann, restore, "ops", now()),
             Some(Planned::Noop)
         ));
         let gone = soft_deleted("Bo", "2026-01-01T00:00:00.000Z");
         assert_eq!(registry_name(&gone, restore), Some("Bo"));
-        let mut k = known(&[]);
+        let mut k = Known::default();
         k.names.insert(
             "Bo".into(),
             NameState {

@@ -461,23 +461,6 @@ mod tests {
         }
     }
 
-    /// A request that read `users` and the registries of their names.
-    fn known(users: &[&UserRecord]) -> Known {
-        let mut k = Known::default();
-        for u in users {
-            k.users.insert(u.link_id, Some((*u).clone()));
-            k.names
-                .entry(u.name.clone())
-                .or_insert_with(|| NameState {
-                    members: BTreeSet::new(),
-                    ver: 1,
-                })
-                .members
-                .insert(u.link_id);
-        }
-        k
-    }
-
     fn stored(name: &str, cards: &[&str]) -> UserRecord {
         let factors = cards
             .iter()
@@ -570,7 +553,7 @@ mod tests {
     #[test]
     fn one_live_user_with_the_name_is_updated_and_several_are_duplicates() {
         let ann = stored("Ann", &["1"]);
-        let k = known(&[&ann]);
+        let k = Known::with_users(&[&ann]);
         let p = item(
             0,
             json!({"name": "Ann", "auth_factors": [{"type": "card", "number": "1"}]}),
@@ -592,7 +575,7 @@ mod tests {
         ));
 
         let ann2 = stored("Ann", &[]);
-        let k = known(&[&ann, &ann2]);
+        let k = Known::with_users(&[&ann, &ann2]);
         assert_eq!(
             outcome(planner().plan(&p, &k)),
             ItemOutcome::upsert(None, ExtendedInfo::HasDublicates, true)
@@ -647,7 +630,7 @@ mod tests {
     fn a_bound_time_profile_must_be_known_to_exist() {
         let ann = stored("Ann", &["1"]);
         let profile = uuid::Uuid::new_v4();
-        let mut k = known(&[&ann]);
+        let mut k = Known::with_users(&[&ann]);
         let p = item(
             0,
             json!({"link_id": ann.link_id, "name": "Ann", "time_profile_id": profile,
@@ -675,7 +658,7 @@ mod tests {
     fn new_numbers_are_claimed_dropped_ones_released_and_former_owners_taken_over() {
         let ann = stored("Ann", &["1", "2"]);
         let former = LinkId::new_random();
-        let k = known(&[&ann]);
+        let k = Known::with_users(&[&ann]);
         let mut p = item(
             0,
             json!({"link_id": ann.link_id, "name": "Ann",
@@ -732,7 +715,7 @@ mod tests {
         ann.info = Some("badge 7".into());
         ann.role_id = Some("r1".into());
         ann.active = false;
-        let k = known(&[&ann]);
+        let k = Known::with_users(&[&ann]);
         let p = item(
             0,
             json!({"link_id": ann.link_id, "name": "Ann", "role_id": null,
@@ -785,7 +768,7 @@ mod tests {
     #[test]
     fn a_failed_claim_is_taken_over_unless_its_owner_still_carries_the_number() {
         let ann = stored("Ann", &[]);
-        let k = known(&[&ann]);
+        let k = Known::with_users(&[&ann]);
         let p = item(
             0,
             json!({"link_id": ann.link_id, "name": "Ann",
