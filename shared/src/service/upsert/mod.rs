@@ -1,7 +1,7 @@
 //! What happens to a bulk create/update (seeds 001/002).
 //!
-//! 1. The request is parsed and validated as a whole ([`parse_request`]); a structural
-//!    problem refuses it before anything is read or written.
+//! 1. The request is parsed and validated as a whole by the HTTP layer (`http/body/bulk.rs`);
+//!    a structural problem refuses it before anything is read or written.
 //! 2. Each item is checked on its own ([`prepare`]): face support, limits, images. A
 //!    failing item gets its `extended_info` and never blocks the others.
 //! 3. Items are applied in *rounds*. An item that shares a link id, a name or an
@@ -18,6 +18,9 @@
 //!    off between such rounds. A user deleted between this request's read and its write
 //!    stays deleted: the item answers `entity_not_found`.
 //! 5. Whatever DynamoDB did not confirm before the deadline is answered `not_processed`.
+//!
+//! What each item comes to, given what is known (steps 2 to 4 without the reads and
+//! writes), is planned in `plan.rs`; this module reads, writes and retries.
 
 mod plan;
 
