@@ -1,21 +1,18 @@
-//! The user filter of seed 004: thirteen query parameters combined with AND.
+//! The user filter of seed 004: thirteen query parameters combined with AND, parsed
+//! from a query string (or a saved filter of the scheduled clean-up) into a [`Filter`].
 //!
-//! One [`Filter`] drives everything: the query plan (keys, an index or a scan), the
-//! in-memory match of users read by key, and the DynamoDB expression that both filters
-//! a scan and conditions each delete, so only users that still match at the moment of
-//! deletion are deleted. Values only ever enter expressions as placeholders.
+//! What a filter means for stored users (where its candidates come from, whether a user
+//! read matches, the condition each delete carries) is the filter delete's, in
+//! `service::filter_plan`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::num::IntErrorKind;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
 use crate::domain::{LinkId, Timestamp, UserName};
-use crate::store::keys;
-use crate::store::records::UserRecord;
 
 /// The parameters seed 004 names, in its order.
 pub const PARAMETERS: [&str; 13] = [
@@ -228,160 +225,6 @@ fn time(param: &str, v: &str, now: Timestamp) -> Result<Timestamp, FilterError> 
     Timestamp::parse_rfc3339(v).ok_or_else(|| invalid(param, TIME))
 }
 
-/// Where the candidates of a filter come from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum QueryPlan {
-    /// `user_id` / `user_id_in`: these keys (batched gets).
-    Ids(Vec<LinkId>),
-    /// `email`: a Query on `email-index`.
-    Email(String),
-    /// `name`: the name registry.
-    Name(String),
-    /// Anything else: a parallel scan with the filter expression.
-    Scan,
-}
-
-/// A condition expression with its placeholders.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Expression {
-    /// The expression text; only placeholders, never values.
-    pub text: String,
-    /// `#name` placeholders.
-    pub names: HashMap<String, String>,
-    /// `:value` placeholders.
-    pub values: HashMap<String, AttributeValue>,
-}
-
-impl Filter {
-    /// The cheapest way to find candidates.
-    pub fn plan(&self) -> QueryPlan {
-        let ids: Option<Vec<LinkId>> = match (&self.user_id, &self.user_id_in) {
-            (Some(id), Some(list)) => Some(list.iter().filter(|i| *i == id).copied().collect()),
-            (Some(id), None) => Some(vec![*id]),
-            (None, Some(list)) => Some(list.clone()),
-            (None, None) => None,
-        };
-        if let Some(ids) = ids {
-            let mut seen = BTreeSet::new();
-            return QueryPlan::Ids(ids.into_iter().filter(|i| seen.insert(*i)).collect());
-        }
-        if let Some(email) = &self.email {
-            return QueryPlan::Email(email.clone());
-        }
-        if let Some(name) = &self.name {
-            return QueryPlan::Name(name.clone());
-        }
-        QueryPlan::Scan
-    }
-
-    /// Whether a user read from the table matches (soft-deleted users never do: they are
-    /// the clean-up's).
-    pub fn matches(&self, u: &UserRecord) -> bool {
-        let eq = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref()
-                .is_none_or(|w| have.as_deref() == Some(w.as_str()))
-        };
-        let time_cmp = |have: Option<&str>, gt: &Option<Timestamp>, lt: &Option<Timestamp>| {
-            let ok_gt = gt.is_none_or(|t| have.is_some_and(|h| h > t.to_db_string().as_str()));
-            let ok_lt = lt.is_none_or(|t| have.is_some_and(|h| h < t.to_db_string().as_str()));
-            ok_gt && ok_lt
-        };
-        u.is_live()
-            && self.active.is_none_or(|a| u.active == a)
-            && self.is_online.is_none_or(|o| u.is_online == o)
-            && time_cmp(
-                Some(&u.create_time),
-                &self.create_time_gt,
-                &self.create_time_lt,
-            )
-            && time_cmp(
-                u.last_login_time.as_deref(),
-                &self.last_login_time_gt,
-                &self.last_login_time_lt,
-            )
-            && eq(&self.email, &u.email)
-            && eq(&self.name, &Some(u.name.clone()))
-            && eq(&self.role_id, &u.role_id)
-            && eq(&self.user_type, &u.user_type)
-            && self
-                .login_ip
-                .is_none_or(|ip| u.login_ip.as_deref() == Some(ip.to_string().as_str()))
-            && self.user_id.is_none_or(|id| u.link_id == id)
-            && self
-                .user_id_in
-                .as_ref()
-                .is_none_or(|list| list.contains(&u.link_id))
-    }
-
-    /// The expression a live user item matching this filter satisfies: the scan filter
-    /// and the delete condition. Ids are left out: candidates found by key are conditioned
-    /// by their key, and the Ids plan never scans.
-    pub fn expression(&self) -> Expression {
-        let mut e = Expression::default();
-        let mut parts = vec![
-            "begins_with(#f_pk, :f_user)".to_owned(),
-            "attribute_not_exists(#f_deleted_at)".to_owned(),
-        ];
-        e.names.insert("#f_pk".into(), keys::PK.into());
-        e.names.insert("#f_deleted_at".into(), "deleted_at".into());
-        e.values.insert(
-            ":f_user".into(),
-            AttributeValue::S(keys::USER_PREFIX.into()),
-        );
-        let mut cond = |attr: &str, op: &str, tag: &str, value: AttributeValue| {
-            let name = format!("#f_{attr}");
-            let placeholder = format!(":f_{tag}");
-            parts.push(format!("{name} {op} {placeholder}"));
-            e.names.insert(name, attr.to_owned());
-            e.values.insert(placeholder, value);
-        };
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        if let Some(v) = self.active {
-            cond("active", "=", "active", AttributeValue::Bool(v));
-        }
-        if let Some(v) = self.is_online {
-            cond("is_online", "=", "is_online", AttributeValue::Bool(v));
-        }
-        if let Some(t) = &self.create_time_gt {
-            cond("create_time", ">", "create_time_gt", s(&t.to_db_string()));
-        }
-        if let Some(t) = &self.create_time_lt {
-            cond("create_time", "<", "create_time_lt", s(&t.to_db_string()));
-        }
-        if let Some(t) = &self.last_login_time_gt {
-            cond(
-                "last_login_time",
-                ">",
-                "last_login_time_gt",
-                s(&t.to_db_string()),
-            );
-        }
-        if let Some(t) = &self.last_login_time_lt {
-            cond(
-                "last_login_time",
-                "<",
-                "last_login_time_lt",
-                s(&t.to_db_string()),
-            );
-        }
-        for (attr, value) in [
-            ("email", &self.email),
-            ("name", &self.name),
-            ("role_id", &self.role_id),
-            ("user_type", &self.user_type),
-        ] {
-            if let Some(v) = value {
-                cond(attr, "=", attr, s(v));
-            }
-        }
-        if let Some(ip) = &self.login_ip {
-            cond("login_ip", "=", "login_ip", s(&ip.to_string()));
-        }
-        e.text = parts.join(" AND ");
-        e
-    }
-}
-
 /// Reads `key=value&...` (percent-decoded, `+` as space).
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
@@ -429,10 +272,7 @@ mod tests {
             "2026-05-02T00:00:00.000Z"
         );
         assert_eq!(f.user_id_in.as_ref().unwrap().len(), 2);
-        assert_eq!(
-            f.plan(),
-            QueryPlan::Ids(vec![Uuid::parse_str(id).unwrap().into()])
-        );
+        assert_eq!(f.user_id, Some(Uuid::parse_str(id).unwrap().into()));
     }
 
     #[test]
@@ -539,37 +379,6 @@ mod tests {
         assert_eq!(
             f.create_time_lt.unwrap().to_db_string(),
             "9999-12-31T23:59:59.000Z"
-        );
-    }
-
-    #[test]
-    fn plans_prefer_keys_then_indexes_then_a_scan() {
-        assert_eq!(
-            parse("email=a@b&active=true").unwrap().filter.plan(),
-            QueryPlan::Email("a@b".into())
-        );
-        assert_eq!(
-            parse("name=x&role_id=r").unwrap().filter.plan(),
-            QueryPlan::Name("x".into())
-        );
-        assert_eq!(parse("role_id=r").unwrap().filter.plan(), QueryPlan::Scan);
-    }
-
-    #[test]
-    fn values_only_ever_appear_as_placeholders() {
-        let hostile = "x) OR attribute_exists(pk";
-        let f = Filter {
-            name: Some(hostile.into()),
-            role_id: Some("a\" OR \"1\"=\"1".into()),
-            ..Filter::default()
-        };
-        let e = f.expression();
-        assert!(!e.text.contains("attribute_exists(pk"), "{}", e.text);
-        assert!(!e.text.contains('"'), "{}", e.text);
-        assert_eq!(e.values[":f_name"], AttributeValue::S(hostile.into()));
-        assert_eq!(
-            e.text,
-            "begins_with(#f_pk, :f_user) AND attribute_not_exists(#f_deleted_at) AND #f_name = :f_name AND #f_role_id = :f_role_id"
         );
     }
 }

@@ -46,9 +46,9 @@ pub enum RequestError {
     /// A body in a format the endpoint does not read (its dialect names the formats).
     #[error("Unsupported content type")]
     UnsupportedMediaType,
-    /// A request with an `Idempotency-Key` that cannot run (see [`crate::http::idempotency`]).
+    /// A request with an `Idempotency-Key` that cannot run (see [`crate::http::idempotency::refusal`]).
     #[error(transparent)]
-    Idempotency(#[from] crate::http::idempotency::Refusal),
+    Idempotency(#[from] crate::http::idempotency::refusal::Refusal),
     /// The store failed before anything was written; the client may retry.
     #[error("Service temporarily unavailable, try again later")]
     Unavailable,

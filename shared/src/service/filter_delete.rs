@@ -1,9 +1,8 @@
-//! What happens to a filter delete (seed 004) and to the scheduled purge of soft-deleted
-//! users: candidates are found page by page (keys, an index, or a parallel scan), and each
-//! page goes through the same removal core as a hard delete, conditioned on the filter
-//! (or on the soft delete being old enough) at the moment of deletion. Work stops at the
-//! deadline; what is left is reported as remaining, and running the same request again
-//! carries on (whatever was deleted no longer matches).
+//! What happens to a filter delete (seed 004): candidates are found page by page (keys,
+//! an index, or a parallel scan; see [`crate::service::filter_plan`]), and each page goes
+//! through the same removal core as a hard delete, conditioned on the filter at the moment
+//! of deletion. Work stops at the deadline; what is left is reported as remaining, and
+//! running the same request again carries on (whatever was deleted no longer matches).
 
 use std::sync::Mutex;
 
@@ -11,14 +10,15 @@ use futures::StreamExt;
 use futures::stream;
 
 use crate::deadline::Deadline;
-use crate::domain::filter::{FilterRequest, QueryPlan};
-use crate::domain::{LinkId, Timestamp};
+use crate::domain::LinkId;
+use crate::domain::filter::FilterRequest;
+use crate::service::filter_plan::{self, QueryPlan};
 use crate::service::removal::{Removal, RemovalOutcome, apply_removal_to};
 use crate::store::batch::READ_CHUNK;
-use crate::store::find::Page;
-use crate::store::keys::{self, DELETED_SHARDS};
-use crate::store::records::{NameRegistry, UserRecord};
-use crate::store::{Item, Store, StoreError};
+use crate::store::find::{Cursor, Page};
+use crate::store::read::{Key, Users};
+use crate::store::records::UserRecord;
+use crate::store::{Store, StoreError};
 
 /// Ids a dry run lists at most.
 pub const DRY_RUN_SAMPLE: usize = 1000;
@@ -109,7 +109,7 @@ async fn filter_pages(
     run: &Mutex<FilterRun>,
 ) -> Result<(), FilterDeleteError> {
     let filter = &request.filter;
-    let process = |read: Read| async move {
+    let process = |read: Users| async move {
         if read.incomplete {
             let mut r = lock(run);
             r.remaining = true;
@@ -118,7 +118,7 @@ async fn filter_pages(
         let users: Vec<UserRecord> = read
             .users
             .into_iter()
-            .filter(|u| filter.matches(u))
+            .filter(|u| filter_plan::matches(filter, u))
             .collect();
         if users.is_empty() {
             return Ok::<_, StoreError>(());
@@ -148,9 +148,9 @@ async fn filter_pages(
         }
         Ok(())
     };
-    match filter.plan() {
+    match filter_plan::query_plan(filter) {
         QueryPlan::Ids(ids) => {
-            let read = read_users(store, &ids, &deadline).await?;
+            let read = store.read_users(&ids, &deadline).await?;
             if let Some(id) = filter.user_id
                 && !read.incomplete
                 && !read.users.iter().any(|u| u.link_id == id)
@@ -160,18 +160,18 @@ async fn filter_pages(
             process(read).await?;
         }
         QueryPlan::Name(name) => {
-            let fetched = store.get_many([keys::name(&name)], &deadline).await?;
-            if !fetched.unresolved.is_empty() {
+            let found = store.read(vec![Key::Name(name.clone())], &deadline).await?;
+            if found.unresolved > 0 {
                 let mut r = lock(run);
                 r.remaining = true;
                 r.unanswered = true;
             }
-            let members = match fetched.items.into_values().next() {
-                Some(item) => NameRegistry::from_item(item)?.members(),
-                None => Default::default(),
-            };
-            let ids: Vec<LinkId> = members.into_iter().collect();
-            process(read_users(store, &ids, &deadline).await?).await?;
+            let ids: Vec<LinkId> = found
+                .names
+                .get(&name)
+                .map(|registry| registry.members().into_iter().collect())
+                .unwrap_or_default();
+            process(store.read_users(&ids, &deadline).await?).await?;
         }
         QueryPlan::Email(email) => {
             // Pages of keys: while one page's users are read and deleted (in up to four
@@ -195,7 +195,7 @@ async fn filter_pages(
                 let work =
                     stream::iter(items.chunks(lane).map(<[_]>::to_vec))
                         .map(|ids| async move {
-                            process(read_users(store, &ids, &deadline).await?).await
+                            process(store.read_users(&ids, &deadline).await?).await
                         })
                         .buffer_unordered(lanes)
                         .collect::<Vec<Result<(), StoreError>>>();
@@ -223,13 +223,13 @@ async fn filter_pages(
             }
         }
         QueryPlan::Scan => {
-            let expression = filter.expression();
+            let expression = filter_plan::expression(filter);
             let segments = store.concurrency().clamp(1, 4) as i32;
             let scans = (0..segments).map(|segment| {
                 let expression = &expression;
                 let process = &process;
                 async move {
-                    let mut start: Option<Item> = None;
+                    let mut start: Option<Cursor> = None;
                     loop {
                         let page = store
                             .scan_users(expression, segment, segments, start, &deadline)
@@ -240,7 +240,7 @@ async fn filter_pages(
                             r.unanswered = true;
                             return Ok::<_, StoreError>(());
                         };
-                        process(Read {
+                        process(Users {
                             users: items,
                             incomplete: false,
                         })
@@ -264,124 +264,6 @@ async fn filter_pages(
         }
     }
     Ok(())
-}
-
-/// What a purge did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PurgeRun {
-    /// Soft-deleted users found past the retention.
-    pub found: usize,
-    /// Removed, with their identifiers freed.
-    pub purged: usize,
-    /// Found but restored (or changed) meanwhile: left alone.
-    pub skipped: usize,
-    /// Not removed before the deadline.
-    pub failed: usize,
-    /// More may be due: the run stopped at its deadline; the next run carries on.
-    pub remaining: bool,
-}
-
-/// Purges users soft-deleted before `deleted_before`, found through the sparse
-/// `deleted-index` (one Query per shard, oldest first), never by scanning.
-pub async fn purge_soft_deleted(
-    store: &Store,
-    deleted_before: Timestamp,
-    actor: &str,
-    deadline: Deadline,
-) -> Result<PurgeRun, StoreError> {
-    Box::pin(purge_shards(store, deleted_before, actor, deadline)).await
-}
-
-async fn purge_shards(
-    store: &Store,
-    deleted_before: Timestamp,
-    actor: &str,
-    deadline: Deadline,
-) -> Result<PurgeRun, StoreError> {
-    let before = deleted_before.to_db_string();
-    let runs = (0..DELETED_SHARDS).map(|shard| {
-        let before = before.as_str();
-        async move {
-            let shard = format!("DELETED#{shard}");
-            let mut run = PurgeRun::default();
-            let mut start = None;
-            loop {
-                let Some(page) = store
-                    .soft_deleted_before(&shard, before, start, &deadline)
-                    .await?
-                else {
-                    run.remaining = true;
-                    return Ok::<_, StoreError>(run);
-                };
-                let Read { users, incomplete } = read_users(store, &page.items, &deadline).await?;
-                run.remaining |= incomplete;
-                let ids: Vec<LinkId> = users.iter().map(|u| u.link_id).collect();
-                run.found += ids.len();
-                let removal = Removal::Purge {
-                    deleted_before: before,
-                };
-                let outcomes =
-                    apply_removal_to(store, &ids, users, removal, actor, deadline).await?;
-                for outcome in outcomes {
-                    match outcome {
-                        RemovalOutcome::Applied => run.purged += 1,
-                        RemovalOutcome::NotProcessed => {
-                            run.failed += 1;
-                            run.remaining = true;
-                        }
-                        RemovalOutcome::NotFound | RemovalOutcome::Skipped => run.skipped += 1,
-                    }
-                }
-                start = page.next;
-                if start.is_none() {
-                    return Ok(run);
-                }
-                if deadline.expired() {
-                    run.remaining = true;
-                    return Ok(run);
-                }
-            }
-        }
-    });
-    let shards: Vec<Result<PurgeRun, StoreError>> = stream::iter(runs)
-        .buffer_unordered(DELETED_SHARDS as usize)
-        .collect()
-        .await;
-    let mut total = PurgeRun::default();
-    for shard in shards {
-        let s = shard?;
-        total.found += s.found;
-        total.purged += s.purged;
-        total.skipped += s.skipped;
-        total.failed += s.failed;
-        total.remaining |= s.remaining;
-    }
-    Ok(total)
-}
-
-/// Users read by id (batched, consistent); ids with no user are left out.
-struct Read {
-    users: Vec<UserRecord>,
-    /// Some keys were not answered before the deadline.
-    incomplete: bool,
-}
-
-async fn read_users(
-    store: &Store,
-    ids: &[LinkId],
-    deadline: &Deadline,
-) -> Result<Read, StoreError> {
-    let fetched = store.get_many(ids.iter().map(keys::user), deadline).await?;
-    let mut users = Vec::with_capacity(fetched.items.len());
-    for id in ids {
-        if let Some(item) = fetched.items.get(&keys::user(id)) {
-            users.push(UserRecord::from_item(item.clone())?);
-        }
-    }
-    Ok(Read {
-        users,
-        incomplete: !fetched.unresolved.is_empty(),
-    })
 }
 
 fn lock(run: &Mutex<FilterRun>) -> std::sync::MutexGuard<'_, FilterRun> {

@@ -1,66 +1,26 @@
 //! What a request knows of the table, shared by the services that write users.
 //!
 //! State is read once per key in batches, then kept in step with the request's own
-//! writes, so an item later in the same request sees the effect of earlier ones. Name
-//! membership (the registries and the `name_dup` flags) changes only through
-//! [`Known::name_change`], whatever the service.
+//! writes (`service::names`), so an item later in the same request sees the
+//! effect of earlier ones. A key DynamoDB did not answer in time stays unknown, and
+//! planning treats an unknown key as not processable.
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
 use uuid::Uuid;
 
 use crate::deadline::Deadline;
 use crate::domain::LinkId;
-use crate::store::records::{NameRegistry, UserRecord};
-use crate::store::{Item, Store, StoreError, keys};
+use crate::store::read::Key;
+use crate::store::records::UserRecord;
+use crate::store::{Store, StoreError};
 
-/// A name registry as known: its live members and version (0: does not exist).
-#[derive(Clone, Debug, Default)]
+/// A name registry as known: its members (live or not, some perhaps stale) and version
+/// (0: does not exist).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct NameState {
     pub members: BTreeSet<LinkId>,
     pub ver: u64,
-}
-
-/// A key to read.
-#[derive(Clone, Debug)]
-pub(crate) enum Lookup {
-    User(LinkId),
-    Name(String),
-    Profile(Uuid),
-}
-
-impl Lookup {
-    fn key(&self) -> String {
-        match self {
-            Lookup::User(id) => keys::user(id),
-            Lookup::Name(n) => keys::name(n),
-            Lookup::Profile(p) => keys::time_profile(p),
-        }
-    }
-}
-
-/// The registry writes and flag flips of moving one user between live names.
-#[derive(Debug, Default)]
-pub(crate) struct NameChange {
-    /// Transaction actions: registry updates, then other users' flag updates.
-    pub actions: Vec<TransactWriteItem>,
-    /// The registries after the change.
-    pub names: Vec<(String, NameState)>,
-    /// Other users whose `name_dup` flips (their registry crosses one ↔ two members).
-    pub flags: Vec<(LinkId, bool)>,
-    /// The moved user's own `name_dup` after the change.
-    pub name_dup: bool,
-}
-
-impl NameChange {
-    /// The keys the change writes.
-    pub fn touched(&self) -> impl Iterator<Item = String> + '_ {
-        self.names
-            .iter()
-            .map(|(n, _)| keys::name(n))
-            .chain(self.flags.iter().map(|(u, _)| keys::user(u)))
-    }
 }
 
 /// Users (`None`: known absent), registries and time profiles read so far.
@@ -72,59 +32,56 @@ pub(crate) struct Known {
 }
 
 impl Known {
-    /// Reads the given keys (batched); keys DynamoDB did not answer before the deadline
-    /// stay unknown, and planning treats an unknown key as not processable.
+    /// Reads the given keys (batched).
     pub async fn fetch(
         &mut self,
         store: &Store,
-        lookups: Vec<Lookup>,
+        keys: Vec<Key>,
         deadline: &Deadline,
     ) -> Result<(), StoreError> {
-        if lookups.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<String> = lookups.iter().map(Lookup::key).collect();
-        let mut fetched = store.get_many(keys, deadline).await?;
-        for lookup in lookups {
-            let key = lookup.key();
-            if fetched.unresolved.contains(&key) {
-                continue;
-            }
-            let item = fetched.items.remove(&key);
-            match lookup {
-                Lookup::User(id) => self.absorb_user(id, item)?,
-                Lookup::Name(name) => self.absorb_name(&name, item)?,
-                Lookup::Profile(id) => {
-                    self.profiles.insert(id, item.is_some());
-                }
-            }
+        let found = store.read(keys, deadline).await?;
+        self.users.extend(found.users);
+        self.profiles.extend(found.profiles);
+        for (name, registry) in found.names {
+            let state = NameState {
+                members: registry.members(),
+                ver: registry.ver,
+            };
+            self.names.insert(name, state);
         }
         Ok(())
     }
 
-    fn absorb_user(&mut self, id: LinkId, item: Option<Item>) -> Result<(), StoreError> {
-        let record = item.map(UserRecord::from_item).transpose()?;
-        self.users.insert(id, record);
-        Ok(())
+    /// Reads what the registries of `names` say, in two batched phases: the registries
+    /// not known yet (with the `with` keys, which need no registry, in the same calls),
+    /// then the members of every registry of `names` not known yet. A registry is only
+    /// trusted with its members' records (see [`Known::live_others`]).
+    pub async fn fetch_names(
+        &mut self,
+        store: &Store,
+        names: &BTreeSet<String>,
+        with: Vec<Key>,
+        deadline: &Deadline,
+    ) -> Result<(), StoreError> {
+        let mut first = with;
+        first.extend(
+            names
+                .iter()
+                .filter(|n| !self.names.contains_key(*n))
+                .map(|n| Key::Name(n.clone())),
+        );
+        self.fetch(store, first, deadline).await?;
+        let members: BTreeSet<LinkId> =
+            names.iter().flat_map(|n| self.unknown_members(n)).collect();
+        self.fetch(
+            store,
+            members.into_iter().map(Key::User).collect(),
+            deadline,
+        )
+        .await
     }
 
-    fn absorb_name(&mut self, name: &str, item: Option<Item>) -> Result<(), StoreError> {
-        let state = match item {
-            Some(item) => {
-                let r = NameRegistry::from_item(item)?;
-                NameState {
-                    members: r.members(),
-                    ver: r.ver,
-                }
-            }
-            None => NameState::default(),
-        };
-        self.names.insert(name.to_owned(), state);
-        Ok(())
-    }
-
-    /// Registry members of `name` that have not been read yet: a registry is only
-    /// trusted after its members are (see [`Known::live_others`]).
+    /// Registry members of `name` that have not been read yet.
     pub fn unknown_members(&self, name: &str) -> Vec<LinkId> {
         self.names.get(name).map_or_else(Vec::new, |state| {
             state
@@ -153,142 +110,61 @@ impl Known {
         }
         Some(others)
     }
+}
 
-    /// Plans the name-registry side of changing user `me` from `before` to `after`
-    /// (`None`: absent / deleted). `None` when a registry or member it needs is unknown.
-    ///
-    /// A registry holds the users carrying a name, live or soft-deleted. Joining a live
-    /// name always writes the registry (at the version read: the serialisation point of
-    /// everyone joining that name). Leaving a name writes it only when other live users
-    /// keep it; a user alone with its name (`name_dup` false) leaves its id behind, to be
-    /// pruned by the registry's next write, so deleting users with unique names costs no
-    /// registry write. When a name goes from one live user to two (or back) the other
-    /// user's `name_dup` flips in the same transaction, conditioned on the version read.
-    pub fn name_change(
-        &self,
-        store: &Store,
-        me: &LinkId,
-        before: Option<&UserRecord>,
-        after: Option<&UserRecord>,
-    ) -> Result<Option<NameChange>, StoreError> {
-        let live_name = |u: Option<&UserRecord>| u.filter(|u| u.is_live()).map(|u| u.name.clone());
-        let (old, new) = (live_name(before), live_name(after));
-        let mut change = NameChange {
-            name_dup: before.is_some_and(|u| u.name_dup),
-            ..NameChange::default()
-        };
-        if old == new {
-            return Ok(Some(change));
+/// What a request knows after reading some users and their names' registries.
+#[cfg(test)]
+impl Known {
+    /// `users` and the registries of their names, each at version 1 with the users
+    /// carrying the name as members.
+    pub(crate) fn with_users(users: &[&UserRecord]) -> Self {
+        let mut k = Known::default();
+        for u in users {
+            k.users.insert(u.link_id, Some((*u).clone()));
+            let state = k.names.entry(u.name.clone()).or_default();
+            state.members.insert(u.link_id);
+            state.ver = 1;
         }
-        let mut flips: Vec<(LinkId, bool)> = Vec::new();
-        if let Some(old) = old
-            && before.is_some_and(|u| u.name_dup)
-        {
-            let Some(others) = self.live_others(&old, Some(me)) else {
-                return Ok(None);
-            };
-            if !others.is_empty() {
-                let Some(write) = self.registry_write(store, &old, me, after)? else {
-                    return Ok(None);
-                };
-                change.actions.push(write.0);
-                change.names.push((old.clone(), write.1));
-                if let [last] = others.iter().collect::<Vec<_>>()[..] {
-                    flips.push((*last, false));
-                }
-            }
-        }
-        change.name_dup = false;
-        if let Some(new) = new {
-            let Some(others) = self.live_others(&new, Some(me)) else {
-                return Ok(None);
-            };
-            let Some(write) = self.registry_write(store, &new, me, after)? else {
-                return Ok(None);
-            };
-            change.actions.push(write.0);
-            change.names.push((new.clone(), write.1));
-            change.name_dup = !others.is_empty();
-            if let [first] = others.iter().collect::<Vec<_>>()[..] {
-                flips.push((*first, true));
-            }
-        }
-        for (other, dup) in flips {
-            let Some(Some(u)) = self.users.get(&other) else {
-                return Ok(None);
-            };
-            change
-                .actions
-                .push(store.set_name_dup(&other, dup, u.version)?);
-            change.flags.push((other, dup));
-        }
-        Ok(Some(change))
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> UserRecord {
+        UserRecord::for_tests(LinkId::new_random(), name, Vec::new())
     }
 
-    /// The write of registry `name` after `me` becomes `after`: its holders are the
-    /// members (and `me`) whose record, after the change, exists with this name; stale
-    /// ids are pruned.
-    fn registry_write(
-        &self,
-        store: &Store,
-        name: &str,
-        me: &LinkId,
-        after: Option<&UserRecord>,
-    ) -> Result<Option<(TransactWriteItem, NameState)>, StoreError> {
-        let Some(state) = self.names.get(name) else {
-            return Ok(None);
-        };
-        let mut holders = BTreeSet::new();
-        for m in state.members.iter().chain(std::iter::once(me)) {
-            let record = if m == me {
-                after
-            } else {
-                match self.users.get(m) {
-                    Some(u) => u.as_ref(),
-                    None => return Ok(None),
-                }
-            };
-            if record.is_some_and(|u| u.name == name) {
-                holders.insert(*m);
-            }
-        }
-        let action = store.registry_set(name, &holders, state.ver)?;
-        Ok(Some((
-            action,
+    #[test]
+    fn live_others_checks_every_member_against_its_record() {
+        let (ann, renamed, gone) = (user("Ann"), user("Bo"), LinkId::new_random());
+        let mut soft_deleted = user("Ann");
+        soft_deleted.deleted_at = Some("2026-01-02T00:00:00.000Z".into());
+        let mut known = Known::default();
+        known.names.insert(
+            "Ann".into(),
             NameState {
-                members: holders,
-                ver: state.ver + 1,
+                members: BTreeSet::from([ann.link_id, renamed.link_id, soft_deleted.link_id, gone]),
+                ver: 3,
             },
-        )))
-    }
-
-    /// Records a committed write of user `id` (`None`: deleted) and its name change.
-    pub fn committed(&mut self, id: LinkId, record: Option<UserRecord>, change: &NameChange) {
-        self.users.insert(id, record);
-        for (name, state) in &change.names {
-            self.names.insert(name.clone(), state.clone());
+        );
+        assert_eq!(known.live_others("Ann", None), None, "members not read yet");
+        assert_eq!(known.unknown_members("Ann").len(), 4);
+        for u in [&ann, &renamed, &soft_deleted] {
+            known.users.insert(u.link_id, Some(u.clone()));
         }
-        for (other, dup) in &change.flags {
-            if let Some(Some(u)) = self.users.get_mut(other) {
-                u.name_dup = *dup;
-                u.version += 1;
-            }
-        }
-    }
-
-    /// Forgets what a write that lost a race was planned on, so it is read again.
-    pub fn forget(&mut self, id: &LinkId, names: &[&str], change: Option<&NameChange>) {
-        self.users.remove(id);
-        for n in names {
-            self.names.remove(*n);
-        }
-        if let Some(change) = change {
-            for (name, _) in &change.names {
-                self.names.remove(name);
-            }
-            for (other, _) in &change.flags {
-                self.users.remove(other);
-            }
-        }
+        known.users.insert(gone, None);
+        assert!(known.unknown_members("Ann").is_empty());
+        assert_eq!(
+            known.live_others("Ann", None),
+            Some(BTreeSet::from([ann.link_id]))
+        );
+        assert_eq!(
+            known.live_others("Ann", Some(&ann.link_id)),
+            Some(BTreeSet::new())
+        );
+        assert_eq!(known.live_others("Cy", None), None, "registry not read");
     }
 }

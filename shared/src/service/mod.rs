@@ -2,6 +2,8 @@
 
 pub mod cleanup;
 pub mod filter_delete;
+pub mod filter_plan;
 pub(crate) mod known;
+pub(crate) mod names;
 pub mod removal;
 pub mod upsert;

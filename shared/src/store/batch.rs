@@ -33,7 +33,7 @@ pub struct Fetched {
 
 impl Store {
     /// Reads the items with the given keys (duplicates are read once), consistently.
-    pub async fn get_many(
+    pub(super) async fn get_many(
         &self,
         pks: impl IntoIterator<Item = String>,
         deadline: &Deadline,

@@ -8,11 +8,11 @@ use std::future::Future;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::expression::Expression;
 use super::records::UserRecord;
 use super::{Failure, Item, Store, StoreError, bounded, classify, keys, request_error};
 use crate::deadline::{Backoff, Deadline};
 use crate::domain::LinkId;
-use crate::domain::filter::Expression;
 
 /// Items per page (before filtering; DynamoDB also stops a page at 1 MB).
 pub const PAGE: i32 = 1000;
@@ -22,9 +22,13 @@ pub const PAGE: i32 = 1000;
 pub struct Page<T> {
     /// The page's results.
     pub items: Vec<T>,
-    /// The key to continue from.
-    pub next: Option<Item>,
+    /// Where to continue from.
+    pub next: Option<Cursor>,
 }
+
+/// Where a scan or query continues: DynamoDB's `LastEvaluatedKey`, opaque to callers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cursor(Item);
 
 impl Store {
     /// One page of scan segment `segment` of `segments`, keeping the user items that
@@ -34,7 +38,7 @@ impl Store {
         filter: &Expression,
         segment: i32,
         segments: i32,
-        start: Option<Item>,
+        start: Option<Cursor>,
         deadline: &Deadline,
     ) -> Result<Option<Page<UserRecord>>, StoreError> {
         let out = retrying("Scan", deadline, || {
@@ -45,10 +49,10 @@ impl Store {
                 .total_segments(segments)
                 .limit(PAGE)
                 .consistent_read(true)
-                .filter_expression(&filter.text)
-                .set_expression_attribute_names(Some(filter.names.clone()))
-                .set_expression_attribute_values(Some(filter.values.clone()))
-                .set_exclusive_start_key(start.clone())
+                .filter_expression(filter.text())
+                .set_expression_attribute_names(Some(filter.names().clone()))
+                .set_expression_attribute_values(Some(filter.values().clone()))
+                .set_exclusive_start_key(start.clone().map(|c| c.0))
                 .send()
         })
         .await?;
@@ -61,7 +65,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(Some(Page {
             items,
-            next: out.last_evaluated_key,
+            next: out.last_evaluated_key.map(Cursor),
         }))
     }
 
@@ -69,7 +73,7 @@ impl Store {
     pub async fn users_by_email(
         &self,
         email: &str,
-        start: Option<Item>,
+        start: Option<Cursor>,
         deadline: &Deadline,
     ) -> Result<Option<Page<LinkId>>, StoreError> {
         let values = [(":e", email)];
@@ -77,16 +81,18 @@ impl Store {
             .await
     }
 
-    /// One page of the users of one `deleted-index` shard soft-deleted before `before`
-    /// (a stored time), oldest first.
+    /// One page of the users of `deleted-index` shard `shard` (below
+    /// [`keys::DELETED_SHARDS`]) soft-deleted before `before` (a stored time), oldest
+    /// first.
     pub async fn soft_deleted_before(
         &self,
-        shard: &str,
+        shard: u8,
         before: &str,
-        start: Option<Item>,
+        start: Option<Cursor>,
         deadline: &Deadline,
     ) -> Result<Option<Page<LinkId>>, StoreError> {
-        let values = [(":s", shard), (":before", before)];
+        let shard = keys::shard(shard);
+        let values = [(":s", shard.as_str()), (":before", before)];
         let condition = "del_shard = :s AND deleted_at < :before";
         self.query_keys("deleted-index", condition, &values, start, deadline)
             .await
@@ -98,7 +104,7 @@ impl Store {
         index: &str,
         condition: &str,
         values: &[(&str, &str)],
-        start: Option<Item>,
+        start: Option<Cursor>,
         deadline: &Deadline,
     ) -> Result<Option<Page<LinkId>>, StoreError> {
         let values: HashMap<String, AttributeValue> = values
@@ -113,13 +119,13 @@ impl Store {
                 .key_condition_expression(condition)
                 .set_expression_attribute_values(Some(values.clone()))
                 .limit(PAGE)
-                .set_exclusive_start_key(start.clone())
+                .set_exclusive_start_key(start.clone().map(|c| c.0))
                 .send()
         })
         .await?;
         Ok(out.map(|o| Page {
             items: user_ids(o.items.unwrap_or_default()),
-            next: o.last_evaluated_key,
+            next: o.last_evaluated_key.map(Cursor),
         }))
     }
 }

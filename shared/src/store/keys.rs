@@ -1,6 +1,7 @@
 //! Partition keys of the single table. Every key is built here and nowhere else.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Item;
@@ -36,8 +37,21 @@ pub fn time_profile(id: &Uuid) -> String {
 
 /// The `deleted-index` shard of a user.
 pub fn deleted_shard(id: &LinkId) -> String {
-    let shard = id.uuid().as_bytes()[15] % DELETED_SHARDS;
-    format!("DELETED#{shard}")
+    shard(id.uuid().as_bytes()[15] % DELETED_SHARDS)
+}
+
+/// The `deleted-index` partition key of shard `n` (below [`DELETED_SHARDS`]).
+pub fn shard(n: u8) -> String {
+    format!("DELETED#{n}")
+}
+
+/// The key of the record of an `Idempotency-Key`: scoped to the endpoint (`operation`)
+/// and the caller (`subject`), so keys of different endpoints or callers never meet; the
+/// client's key is hashed with the caller, so neither is stored in the clear.
+pub fn idempotency(operation: &str, subject: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("{subject}\n{key}"));
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("IDEMPOTENCY#{operation}#{hex}")
 }
 
 /// The key map `{pk: S(pk)}` of an item.
@@ -48,4 +62,27 @@ pub fn key_item(pk: &str) -> Item {
 /// The `pk` of an item, if it has one.
 pub fn pk_of(item: &Item) -> Option<&str> {
     item.get(PK).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_scoped_to_endpoint_and_caller() {
+        let k = idempotency("upsert", "ops", "batch-1");
+        assert!(k.starts_with("IDEMPOTENCY#upsert#"), "{k}");
+        assert_eq!(k.len(), "IDEMPOTENCY#upsert#".len() + 64);
+        assert_eq!(k, idempotency("upsert", "ops", "batch-1"));
+        assert_ne!(k, idempotency("upsert", "hr", "batch-1"));
+        assert_ne!(k, idempotency("filter_delete", "ops", "batch-1"));
+    }
+
+    #[test]
+    fn every_user_falls_in_one_of_the_deleted_shards() {
+        let shards: Vec<String> = (0..DELETED_SHARDS).map(shard).collect();
+        for _ in 0..64 {
+            assert!(shards.contains(&deleted_shard(&LinkId::new_random())));
+        }
+    }
 }

@@ -8,15 +8,24 @@
 //! | name registry | `NAME#<name>` | the live users carrying a name: name matching and `has_dublicates` |
 //! | identifier claim | `IDENT#<kind>#<number>` | one owner per card/PIN number (uniqueness) |
 //! | time profile | `TIMEPROFILE#<id>` | existence check for `time_profile_id` |
+//! | idempotency record | `IDEMPOTENCY#<operation>#<digest>` | a request's `Idempotency-Key` and its answer |
 //!
 //! Secondary indexes: `email-index` (`email`) for filters by e-mail, and the sparse
 //! `deleted-index` (`del_shard` + `deleted_at`) holding only soft-deleted users, for the
 //! scheduled clean-up.
+//!
+//! Nothing above this layer sees the SDK, a key format or a raw item: reads are typed
+//! ([`read`], [`find`]), writes are described as units ([`units`]) and conditions as
+//! expressions of placeholders ([`expression`]).
 
+pub mod actions;
 pub mod batch;
 pub mod calls;
+pub mod expression;
 pub mod find;
+pub mod idempotency;
 pub mod keys;
+pub mod read;
 pub mod records;
 pub mod token;
 pub mod tx;
@@ -63,11 +72,6 @@ impl Store {
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
-    }
-
-    /// The SDK client.
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     /// The in-flight request bound.

@@ -125,6 +125,18 @@ impl UserRecord {
             .collect()
     }
 
+    /// The bytes of the user's face images: nearly all of a large record, and what
+    /// decides how many users fit in one transaction.
+    pub fn face_bytes(&self) -> usize {
+        self.auth_factors
+            .iter()
+            .map(|f| match f {
+                StoredFactor::Face { image } => image.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// The DynamoDB item.
     pub fn to_item(&self) -> Result<Item, StoreError> {
         to_item(self).map_err(StoreError::Encode)
@@ -171,6 +183,43 @@ impl NameRegistry {
     }
 }
 
+/// The claim of a card or PIN number under `IDENT#<kind>#<number>`: one owner per
+/// number. It counts only while its owner exists and carries the number; otherwise the
+/// next claimant takes it over (see `docs/storage.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    /// `IDENT#<kind>#<number>`.
+    pub pk: String,
+    /// The owner's link id.
+    pub owner: String,
+}
+
+impl ClaimRecord {
+    /// The claim of `ident` by `owner`.
+    pub fn new(ident: &Identifier, owner: &LinkId) -> Self {
+        Self {
+            pk: keys::identifier(ident),
+            owner: owner.to_string(),
+        }
+    }
+
+    /// Reads a stored claim.
+    pub fn from_item(item: Item) -> Result<Self, StoreError> {
+        decode(item)
+    }
+
+    /// The DynamoDB item.
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        to_item(self).map_err(StoreError::Encode)
+    }
+
+    /// The owner; `None` for an id that does not parse (never written by this code), as
+    /// if the claim did not exist.
+    pub fn owner(&self) -> Option<LinkId> {
+        Uuid::try_parse(&self.owner).ok().map(LinkId::from)
+    }
+}
+
 /// A time profile under `TIMEPROFILE#<id>`; only its existence matters to upserts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeProfileRecord {
@@ -198,6 +247,38 @@ impl TimeProfileRecord {
     }
 }
 
+/// A stored user for the tests of code that plans on what was read.
+#[cfg(test)]
+impl UserRecord {
+    /// A live user created by `ops`, at version 1, with the given name and factors.
+    pub(crate) fn for_tests(id: LinkId, name: &str, auth_factors: Vec<StoredFactor>) -> Self {
+        UserRecord {
+            pk: keys::user(&id),
+            link_id: id,
+            name: name.into(),
+            info: None,
+            email: None,
+            role_id: None,
+            user_type: None,
+            active: true,
+            auth_factors,
+            time_profile_id: None,
+            is_online: false,
+            login_ip: None,
+            last_login_time: None,
+            create_time: "2026-01-01T00:00:00.000Z".into(),
+            created_by: "ops".into(),
+            update_time: "2026-01-01T00:00:00.000Z".into(),
+            updated_by: "ops".into(),
+            name_dup: false,
+            version: 1,
+            deleted_at: None,
+            deleted_by: None,
+            del_shard: None,
+        }
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     let pk = keys::pk_of(&item).unwrap_or_default().to_owned();
     from_item(item).map_err(|source| StoreError::Corrupt { pk, source })
@@ -209,37 +290,21 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     fn user() -> UserRecord {
-        let id = LinkId::new_random();
+        let factors = vec![
+            StoredFactor::Card {
+                number: "42".into(),
+            },
+            StoredFactor::Face {
+                image: vec![0xff, 0xd8, 0xff, 0],
+            },
+        ];
         UserRecord {
-            pk: keys::user(&id),
-            link_id: id,
-            name: "Ann".into(),
             info: Some("badge 7".into()),
-            email: None,
             role_id: Some("r1".into()),
-            user_type: None,
-            active: true,
-            auth_factors: vec![
-                StoredFactor::Card {
-                    number: "42".into(),
-                },
-                StoredFactor::Face {
-                    image: vec![0xff, 0xd8, 0xff, 0],
-                },
-            ],
             time_profile_id: Some(Uuid::new_v4()),
-            is_online: false,
             login_ip: Some("10.0.0.1".into()),
-            last_login_time: None,
-            create_time: "2026-01-01T00:00:00.000Z".into(),
-            created_by: "ops".into(),
-            update_time: "2026-01-01T00:00:00.000Z".into(),
-            updated_by: "ops".into(),
-            name_dup: false,
             version: 3,
-            deleted_at: None,
-            deleted_by: None,
-            del_shard: None,
+            ..UserRecord::for_tests(LinkId::new_random(), "Ann", factors)
         }
     }
 
@@ -277,6 +342,32 @@ mod tests {
         let r = NameRegistry::from_item(emptied).unwrap();
         assert!(r.members().is_empty());
         assert_eq!(r.ver, 7);
+    }
+
+    #[test]
+    fn a_claim_round_trips_as_its_key_and_owner() {
+        let owner = LinkId::new_random();
+        let ident = Identifier {
+            kind: NumberKind::Pin,
+            number: "0042".into(),
+        };
+        let c = ClaimRecord::new(&ident, &owner);
+        let item = c.to_item().unwrap();
+        assert_eq!(item.len(), 2);
+        assert_eq!(item["pk"], AttributeValue::S("IDENT#pin#0042".into()));
+        assert_eq!(item["owner"], AttributeValue::S(owner.to_string()));
+        let back = ClaimRecord::from_item(item).unwrap();
+        assert_eq!(back.owner(), Some(owner));
+        let foreign = ClaimRecord {
+            owner: "not a uuid".into(),
+            ..back
+        };
+        assert_eq!(foreign.owner(), None);
+    }
+
+    #[test]
+    fn face_bytes_count_only_images() {
+        assert_eq!(user().face_bytes(), 4);
     }
 
     #[test]

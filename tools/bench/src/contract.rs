@@ -7,6 +7,7 @@ pub use shared::{
     auth::mint_hs256,
     domain::filter::{Filter, FilterError, FilterRequest},
     domain::{Identifier, LinkId, NumberKind, Timestamp},
+    service::filter_plan::expression as filter_expression,
     store::{
         StoreError, keys,
         records::{StoredFactor, UserRecord},

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
-use crate::contract::{Filter, LinkId, TX_LIMIT, Timestamp, UserRecord, keys};
+use crate::contract::{Filter, LinkId, TX_LIMIT, Timestamp, UserRecord, filter_expression, keys};
 use crate::error::{BenchError, CheckFailure};
 use crate::fixtures::{ACTOR, User};
 use crate::floor::{Conditional, Finder, Floor, FloorRun, Item};
@@ -288,20 +288,20 @@ fn with_versions(
 }
 
 async fn scan_delete(floor: &Floor, table: &str, filter: &Filter) -> Result<FloorRun, BenchError> {
-    let e = filter.expression();
+    let e = filter_expression(filter);
     let finders = (0..SCAN_SEGMENTS)
         .map(|segment| Finder::Scan {
             segment,
             segments: SCAN_SEGMENTS,
-            filter: e.text.clone(),
-            names: e.names.clone(),
-            values: e.values.clone(),
+            filter: e.text().to_owned(),
+            names: e.names().clone(),
+            values: e.values().clone(),
         })
         .collect();
-    let condition = format!("({}) AND version = {VERSION_PLACEHOLDER}", e.text);
+    let condition = format!("({}) AND version = {VERSION_PLACEHOLDER}", e.text());
     floor
         .find_then_delete(table, finders, |item| {
-            let mut values = e.values.clone();
+            let mut values = e.values().clone();
             if let Some(v) = item.get("version") {
                 values.insert(VERSION_PLACEHOLDER.into(), v.clone());
             }
@@ -309,7 +309,7 @@ async fn scan_delete(floor: &Floor, table: &str, filter: &Filter) -> Result<Floo
                 key: pk_only(&item),
                 update: None,
                 condition: condition.clone(),
-                names: e.names.clone(),
+                names: e.names().clone(),
                 values,
             }
         })
@@ -321,7 +321,7 @@ async fn email_delete(floor: &Floor, table: &str, filter: &Filter) -> Result<Flo
         .email
         .clone()
         .ok_or_else(|| BenchError::Scenario("the e-mail floor needs an email filter".into()))?;
-    let e = filter.expression();
+    let e = filter_expression(filter);
     let finders = vec![Finder::Query {
         index: "email-index".into(),
         key_condition: "email = :e".into(),
@@ -331,9 +331,9 @@ async fn email_delete(floor: &Floor, table: &str, filter: &Filter) -> Result<Flo
         .find_then_delete(table, finders, |item| Conditional {
             key: pk_only(&item),
             update: None,
-            condition: e.text.clone(),
-            names: e.names.clone(),
-            values: e.values.clone(),
+            condition: e.text().to_owned(),
+            names: e.names().clone(),
+            values: e.values().clone(),
         })
         .await
 }

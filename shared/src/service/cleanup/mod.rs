@@ -6,6 +6,8 @@
 //! deadline leaves nothing half-done; the next run finds what is left (the purge through
 //! the sparse `deleted-index`, the filters by matching again) and carries on.
 
+mod purge;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -16,10 +18,10 @@ use crate::config::MAX_RETENTION_DAYS;
 use crate::deadline::Deadline;
 use crate::domain::Timestamp;
 use crate::domain::filter::FilterRequest;
-use crate::service::filter_delete::{
-    FilterDeleteError, PurgeRun, delete_by_filter, purge_soft_deleted,
-};
+use crate::service::filter_delete::{FilterDeleteError, delete_by_filter};
 use crate::store::{Store, StoreError};
+
+pub use self::purge::{PurgeRun, purge_soft_deleted};
 
 /// What a run does, from the rule's input (or defaults for a plain scheduled event).
 #[derive(Clone, Debug, PartialEq, Eq)]
