@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shared::service::cleanup::{CleanupInput, purge_cutoff};
 use shared::config::{Limits, MAX_RETENTION_DAYS};
-use shared::service::removal::parse_delete_request;
+use shared::http::body::bulk::link_ids as parse_delete_request;
 use shared::http::dialect;
 use shared::domain::{AuthFactorInput, Timestamp, has_control_chars};
 use shared::http::error::RequestError;
@@ -15,7 +15,7 @@ use shared::domain::filter::{FilterError, FilterRequest, query_pairs};
 use shared::domain::json::{BodyError, JsonPath};
 use shared::http::body::delete_or_restore;
 use shared::http::negotiate::Format;
-use shared::service::upsert::parse_request;
+use shared::http::body::bulk::upsert_items as parse_request;
 
 fn now() -> Timestamp {
     Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").expect("a valid time")
