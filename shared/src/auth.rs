@@ -1,10 +1,11 @@
 //! Who is calling: JWT verification and the admin check every endpoint requires.
 //!
-//! Tokens arrive as `Authorization: Bearer <JWT>` or `X-Auth-Token: <JWT>` (seed 004 uses
-//! the latter). The algorithm is pinned by configuration and never taken from the token
-//! header; `exp` is always required; `iss` and `aud` are checked when configured.
-//! The verification happens in the function rather than in an API Gateway authorizer
-//! because each endpoint must answer auth failures in its own error dialect.
+//! Tokens arrive as `Authorization: Bearer <JWT>` or `X-Auth-Token: <JWT>` (the delete by
+//! filter's contract uses the latter). The algorithm is pinned by configuration and never
+//! taken from the token header; `exp` is always required; `iss` and `aud` are checked
+//! when configured. The verification happens in the function rather than in an API
+//! Gateway authorizer because each endpoint must answer auth failures in its own error
+//! dialect.
 //!
 //! Behind an API Gateway JWT authorizer the verified claims also arrive in the request
 //! context; they are accepted when `AUTH_TRUST_GATEWAY_CLAIMS=true`.
@@ -18,11 +19,11 @@ use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-/// The header seed 004 documents.
+/// The header the delete by filter's contract documents.
 pub const X_AUTH_TOKEN: &str = "x-auth-token";
 
-/// Why a caller is not authenticated. Dialects render these differently (seed 004 has a
-/// code and reason per case; the others answer `Log In` for all).
+/// Why a caller is not authenticated. Dialects render these differently (the filter dialect
+/// has a code and reason per case; the others answer `Log In` for all).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// Neither header is present.

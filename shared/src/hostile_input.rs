@@ -328,7 +328,7 @@ fn xml_fragments() -> impl Strategy<Value = String> {
     prop::collection::vec(token, 0..40).prop_map(|t| t.concat())
 }
 
-fn seed_xml(ids: &[&str]) -> String {
+fn contract_xml(ids: &[&str]) -> String {
     let items: String = ids
         .iter()
         .map(|i| format!("<d2p1:guid>{i}</d2p1:guid>"))
@@ -413,8 +413,9 @@ fn is_stored_form(t: &Timestamp) -> bool {
     s.len() == 24 && s.as_bytes()[0].is_ascii_digit() && s.ends_with('Z')
 }
 
-/// Seed 004: 400 `validation_error` with code 130 (naming a parameter that was sent), 131
-/// (naming it) or 132; a parsed filter holds only representable times and clean names.
+/// The filter dialect: 400 `validation_error` with code 130 (naming a parameter that was
+/// sent), 131 (naming it) or 132; a parsed filter holds only representable times and
+/// clean names.
 fn check_filter(
     keys: &[&str],
     result: Result<FilterRequest, FilterError>,
@@ -475,8 +476,8 @@ fn check_query(pairs: &[(String, String)]) -> Result<(), TestCaseError> {
     check_filter(&keys, parsed)
 }
 
-/// Seeds 000/001: 400 `{"error": ...}` with one of the documented texts; paths are real
-/// JSON paths under the list's key.
+/// The error-string dialect: 400 `{"error": ...}` with one of the documented texts; paths
+/// are real JSON paths under the list's key.
 fn check_plain<T>(
     result: Result<T, RequestError>,
     key: &str,
@@ -538,8 +539,8 @@ fn check_delete(body: &[u8], limits: &Limits) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Seed 003: a `Result` with one message whose code is the status (400) and whose field
-/// names the member (`deleted`, `ids[2]`), in JSON and in XML.
+/// The Result dialect: a `Result` with one message whose code is the status (400) and
+/// whose field names the member (`deleted`, `ids[2]`), in JSON and in XML.
 fn check_restore(body: &[u8], format: Format, limits: &Limits) -> Result<(), TestCaseError> {
     let e = match delete_or_restore::parse(body, format, limits) {
         Ok(DeleteOrRestore { ids, .. }) => {
@@ -623,7 +624,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
-    fn the_filter_query_parser_refuses_any_query_in_seed_004s_shape(
+    fn the_filter_query_parser_refuses_any_query_in_the_filter_dialect(
         params in query_params(),
         raw in any::<String>(),
         bytes in prop::collection::vec(any::<u8>(), 0..200),
@@ -688,7 +689,7 @@ proptest! {
         check_restore(&bytes, Format::Xml, &limits)?;
         check_restore(fragments.as_bytes(), Format::Xml, &limits)?;
         check_restore(fragments.as_bytes(), Format::Xml, &Limits::default())?;
-        let mangled = mutate(seed_xml(&[UUID_A, UUID_B]).into_bytes(), &edits);
+        let mangled = mutate(contract_xml(&[UUID_A, UUID_B]).into_bytes(), &edits);
         check_restore(&mangled, Format::Xml, &Limits::default())?;
     }
 

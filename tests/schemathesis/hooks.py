@@ -10,7 +10,8 @@ import uuid
 
 import schemathesis
 
-# The filter parameters of `DELETE /api/v1/users` (seed 004). `dry_run` is not a filter.
+# The filter parameters of `DELETE /api/v1/users` (docs/contracts.md#delete-by-filter).
+# `dry_run` is not a filter.
 FILTERS = {
     "active",
     "create_time_gt",

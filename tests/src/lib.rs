@@ -446,10 +446,10 @@ pub fn user(link_id: Option<&str>, name: &str, card: &str) -> Value {
     v
 }
 
-/// The namespaces of the seed 003 data-contract XML root.
+/// The namespaces of the soft delete's data-contract XML root.
 pub const XML_NS: &str = r#"xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models""#;
 
-/// A seed 003 `DeleteOrRestore` XML body (`state` true, a creation date as the seed has).
+/// A `DeleteOrRestore` XML body (`state` true, a creation date as the contract's sample has).
 pub fn xml_body(ids: &[&str], deleted: bool) -> String {
     let guids: String = ids
         .iter()

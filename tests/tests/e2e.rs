@@ -170,7 +170,7 @@ async fn soft_delete_in_xml_then_hard_delete_over_http() {
 
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
-async fn filter_delete_over_http_uses_the_seed_004_shape() {
+async fn filter_delete_over_http_uses_the_filter_dialect() {
     let id = uuid::Uuid::new_v4().to_string();
     let admin = token(Some("admin"));
     let kind = format!("e2e-{}", &id[..8]);

@@ -1,5 +1,6 @@
-//! The user filter of seed 004: thirteen query parameters combined with AND, parsed
-//! from a query string (or a saved filter of the scheduled clean-up) into a [`Filter`].
+//! The user filter of the delete by filter (docs/contracts.md#delete-by-filter): thirteen
+//! query parameters combined with AND, parsed from a query string (or a saved filter of
+//! the scheduled clean-up) into a [`Filter`].
 //!
 //! What a filter means for stored users (where its candidates come from, whether a user
 //! read matches, the condition each delete carries) is the filter delete's, in
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::{LinkId, Timestamp, UserName};
 
-/// The parameters seed 004 names, in its order.
+/// The parameters the delete by filter's contract names, in its order.
 pub const PARAMETERS: [&str; 13] = [
     "active",
     "create_time_gt",

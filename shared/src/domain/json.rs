@@ -1,8 +1,8 @@
 //! Typed reading of JSON request bodies with the error texts clients already parse.
 //!
-//! The contract (seeds 000/001) names the offending field by its JSON path:
-//! `Wrong JSON body: no value for `list_items[3].name``. serde's own messages do not
-//! follow that shape, so bodies are read as a `serde_json::Value` and walked with
+//! The contract (docs/contracts.md#error-string-dialect) names the offending field by its
+//! JSON path: `Wrong JSON body: no value for `list_items[3].name``. serde's own messages
+//! do not follow that shape, so bodies are read as a `serde_json::Value` and walked with
 //! [`Obj`], which knows the path of every value it hands out.
 
 use std::fmt;

@@ -4,7 +4,7 @@ use serde::{Serialize, Serializer};
 
 use crate::domain::LinkId;
 
-/// The `extended_info` of one item. The spelling of every value is fixed by the seeds
+/// The `extended_info` of one item. The spelling of every value is fixed by the contract
 /// (`has_dublicates` included); [`ExtendedInfo::NotProcessed`] is this service's own
 /// addition for items DynamoDB did not accept before the deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -28,7 +28,8 @@ pub enum ExtendedInfo {
     /// A face image is not base64 of a JPEG or PNG within the size limit.
     #[serde(rename = "bad_base_64_image_file")]
     BadBase64ImageFile,
-    /// Listed by the seeds; face recognition is not part of this service.
+    /// Listed by the contract but never sent (docs/contracts.md#values-never-produced):
+    /// face recognition is not part of this service.
     FaceHasNotRecognized,
     /// `time_profile_id` names no time profile.
     BoundTimeProfileDoesntExist,
@@ -38,7 +39,8 @@ pub enum ExtendedInfo {
     NumberOfFaceIdentifiersExceeded,
     /// More card/PIN factors than the configured limit.
     NumberOfIdentifiersExceeded,
-    /// Listed by the seeds; time rules are not part of this service.
+    /// Listed by the contract but never sent (docs/contracts.md#values-never-produced):
+    /// time rules are not part of this service.
     InvalidTimeRulesSettings,
     /// Nothing was written for this item: DynamoDB kept throttling or the request ran
     /// into its deadline. Sending the item again is safe.
@@ -114,7 +116,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn outcomes_render_as_in_the_seeds() {
+    fn outcomes_render_as_in_the_contract() {
         let id: LinkId = uuid::Uuid::parse_str("91c615e3-1040-4815-8ecb-039a18b756b5")
             .unwrap()
             .into();

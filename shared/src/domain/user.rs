@@ -199,7 +199,7 @@ pub struct UserInput {
     pub link_id: Option<LinkId>,
     /// Display name; the key of name matching.
     pub name: UserName,
-    /// Free text; the seed recommends it for identifying users.
+    /// Free text; the original contract recommends it for identifying users.
     pub info: Field<Text>,
     /// E-mail address (not verified).
     pub email: Field<Text>,

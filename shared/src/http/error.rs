@@ -16,13 +16,13 @@ pub enum RequestError {
     /// A valid token without the admin role.
     #[error("Administrator rights required")]
     Forbidden,
-    /// A structural problem with the body (texts fixed by the seeds).
+    /// A structural problem with the body (texts fixed by the contract).
     #[error(transparent)]
     Body(#[from] BodyError),
-    /// An item with `auth_factors: []` (seed 001's own text).
+    /// An item with `auth_factors: []` (the upsert's own text).
     #[error("auth_factors must contain at least one item")]
     EmptyAuthFactors,
-    /// An empty list of items (seed 000's text).
+    /// An empty list of items (the contract's text).
     #[error("List cannot be empty")]
     EmptyList,
     /// More items than the configured limit.
@@ -37,10 +37,11 @@ pub enum RequestError {
         /// The limit.
         max: usize,
     },
-    /// A bad filter query (seed 004): no filter, an unknown parameter or a bad value.
+    /// A bad filter query (delete by filter): no filter, an unknown parameter or a bad
+    /// value.
     #[error(transparent)]
     Filter(#[from] crate::domain::filter::FilterError),
-    /// The one user the request names does not exist (seed 004's `user_id`).
+    /// The one user the request names does not exist (the filter delete's `user_id`).
     #[error("Object not found")]
     NotFound,
     /// A body in a format the endpoint does not read (its dialect names the formats).

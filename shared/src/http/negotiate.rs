@@ -5,13 +5,13 @@ use lambda_http::Request;
 
 use crate::http::error::RequestError;
 
-/// The body formats of seed 003 (its "Request Formats": application/json, text/json,
-/// application/xml, text/xml).
+/// The body formats of the soft delete and restore (application/json, text/json,
+/// application/xml, text/xml; docs/contracts.md#content-types).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// `application/json` or `text/json`.
     Json,
-    /// `application/xml` or `text/xml`, in the data-contract style of the seed.
+    /// `application/xml` or `text/xml`, in the contract's data-contract style.
     Xml,
 }
 
@@ -24,7 +24,7 @@ impl Format {
         Self::from_media_type(essence)
     }
 
-    /// A bare media type (no parameters) naming one of the seed's formats.
+    /// A bare media type (no parameters) naming one of the contract's formats.
     fn from_media_type(media_type: &str) -> Option<Format> {
         let is = |name: &str| media_type.eq_ignore_ascii_case(name);
         if is("application/json") || is("text/json") {
@@ -40,7 +40,8 @@ impl Format {
 /// Refuses a body declared as anything but JSON (`application/json` or `text/json`,
 /// parameters such as `charset` ignored) with 415, so that an XML document, a form or a
 /// multipart upload is not read as JSON and answered with a misleading `Wrong JSON body`.
-/// A request without `Content-Type` is read as JSON, as clients of seeds 000/001 send it.
+/// A request without `Content-Type` is read as JSON, as clients of the upsert and delete
+/// send it.
 pub fn require_json_body(req: &Request) -> Result<(), RequestError> {
     let Some(declared) = req.headers().get(http::header::CONTENT_TYPE) else {
         return Ok(());
@@ -53,7 +54,7 @@ pub fn require_json_body(req: &Request) -> Result<(), RequestError> {
 
 /// The answer format: from `Accept` when it names JSON (application/json, text/json) or
 /// XML (application/xml, text/xml), honouring q-values roughly; `*/*`, absent or unusable
-/// -> the request's format (the seed offers both, so the client's own format is safest).
+/// -> the request's format (the contract offers both, so the client's own format is safest).
 ///
 /// Each format scores the highest q of the ranges naming it, or else of a matching
 /// wildcard (`*/*`, `application/*`, `text/*`); the higher score wins, a tie keeps the

@@ -1,8 +1,9 @@
-//! What happens to a filter delete (seed 004): candidates are found page by page (keys,
-//! an index, or a parallel scan; see [`crate::service::filter_plan`]), and each page goes
-//! through the same removal core as a hard delete, conditioned on the filter at the moment
-//! of deletion. Work stops at the deadline; what is left is reported as remaining, and
-//! running the same request again carries on (whatever was deleted no longer matches).
+//! What happens to a filter delete (docs/contracts.md#delete-by-filter): candidates are
+//! found page by page (keys, an index, or a parallel scan; see
+//! [`crate::service::filter_plan`]), and each page goes through the same removal core as
+//! a hard delete, conditioned on the filter at the moment of deletion. Work stops at the
+//! deadline; what is left is reported as remaining, and running the same request again
+//! carries on (whatever was deleted no longer matches).
 
 use std::sync::Mutex;
 
@@ -61,7 +62,7 @@ impl FilterRun {
 /// Why a filter delete answers without a run.
 #[derive(Debug, thiserror::Error)]
 pub enum FilterDeleteError {
-    /// `user_id` names no user (seed 004's 404).
+    /// `user_id` names no user (the filter delete's 404).
     #[error("user not found")]
     UserNotFound,
     /// The store failed.

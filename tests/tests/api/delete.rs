@@ -1,11 +1,11 @@
-//! `DELETE /api/v1/users/bulk` (seed 000): hard delete by link id.
+//! `DELETE /api/v1/users/bulk` (docs/contracts.md#delete-users): hard delete by link id.
 
 use api_tests::{Options, TestApp, infos, list, new_id, token, user};
 use futures::future::join_all;
 use serde_json::json;
 
 #[tokio::test]
-async fn a_repeated_id_answers_deleted_then_not_found_as_in_the_seed() {
+async fn a_repeated_id_answers_deleted_then_not_found_as_in_the_contract() {
     let app = TestApp::new().await;
     let (a, unknown) = (new_id(), new_id());
     app.upsert(&list(vec![user(Some(&a), "Gone", "31")])).await;
@@ -115,7 +115,7 @@ async fn concurrent_deletes_of_one_user_have_exactly_one_deleted() {
 }
 
 #[tokio::test]
-async fn request_errors_follow_seed_000_and_write_nothing() {
+async fn request_errors_follow_the_delete_contract_and_write_nothing() {
     let app = TestApp::with(Options {
         vars: vec![
             ("MAX_ITEMS_PER_REQUEST", "3".into()),

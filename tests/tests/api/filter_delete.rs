@@ -1,4 +1,4 @@
-//! `DELETE /api/v1/users?<filter>` (seed 004).
+//! `DELETE /api/v1/users?<filter>` (docs/contracts.md#delete-by-filter).
 
 use api_tests::{Options, TestApp, infos, list, new_id, token, user};
 use serde_json::{Value, json};
@@ -345,7 +345,7 @@ async fn a_dynamodb_failure_after_some_deletes_answers_what_was_deleted() {
 }
 
 #[tokio::test]
-async fn errors_answer_in_the_seed_004_shape() {
+async fn errors_answer_in_the_filter_dialect() {
     let (app, ids) = seeded().await;
     let (status, body) = app.filter_delete_as("active=false", None).await;
     assert_eq!(

@@ -1,4 +1,5 @@
-//! `POST /api/v1/users/bulk/delete` (seed 003): soft delete and restore, JSON and XML.
+//! `POST /api/v1/users/bulk/delete` (docs/contracts.md#soft-delete-and-restore): soft
+//! delete and restore, JSON and XML.
 
 use api_tests::{TestApp, XML_NS, infos, list, new_id, token, user, xml_body};
 use aws_sdk_dynamodb::types::AttributeValue;

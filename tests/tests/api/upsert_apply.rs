@@ -1,4 +1,5 @@
-//! Matching and applying users (seed 001 and the design's matching rules).
+//! Matching and applying users (docs/contracts.md#upsert-users and the design's matching
+//! rules).
 
 use api_tests::{Options, TestApp, infos, list, new_id, user};
 use base64::Engine;

@@ -1,5 +1,5 @@
-//! Request-level errors of `POST /api/v1/users/bulk` (seed 001): the documented status
-//! and `{"error": ...}` text, and nothing written.
+//! Request-level errors of `POST /api/v1/users/bulk` (docs/contracts.md#upsert-users):
+//! the documented status and `{"error": ...}` text, and nothing written.
 
 use api_tests::{TestApp, list, new_id, token, user};
 use serde_json::json;

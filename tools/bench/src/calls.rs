@@ -27,7 +27,7 @@ pub enum Call {
     /// every id must answer `deleted`.
     HardDelete,
     /// `POST /api/v1/users/bulk/delete` `{"ids": [...], "deleted": true}` (JSON), one
-    /// request per 1,000 users; the seed 003 `Result` must list every id.
+    /// request per 1,000 users; the `Result` must list every id.
     SoftDelete,
     /// `DELETE /api/v1/users?<param>=<value>` until `remaining: false`; the users deleted
     /// over the calls must be exactly the pass's.
@@ -198,8 +198,8 @@ pub fn check_results(
     })
 }
 
-/// Checks a seed 003 `Result` of a soft delete: a 200, no messages, `count_of_errors`
-/// 0, `data` `{"deleted": true, "ids": <the ids, in order>}`.
+/// Checks the `Result` of a soft delete: a 200, no messages, `count_of_errors` 0, `data`
+/// `{"deleted": true, "ids": <the ids, in order>}`.
 pub fn check_soft_deleted(answer: &HttpAnswer, users: &[User]) -> Result<(), WrongAnswer> {
     let b = &answer.body;
     if answer.status != 200 {

@@ -48,7 +48,7 @@ impl HttpEvent {
         self
     }
 
-    /// Adds `x-auth-token: <token>` (the header of seed 004).
+    /// Adds `x-auth-token: <token>` (the header of the delete by filter's contract).
     pub fn auth_token(mut self, token: &str) -> Self {
         self.headers.push(("x-auth-token".into(), token.to_owned()));
         self

@@ -20,7 +20,7 @@ pub fn link_ids(body: &[u8], limits: &Limits) -> Result<Vec<LinkId>, RequestErro
     })
 }
 
-/// Reads a bulk body `{"<key>": [item, ...]}` (seeds 000/001): the byte limit first,
+/// Reads a bulk body `{"<key>": [item, ...]}` (upsert, delete): the byte limit first,
 /// then the JSON shape, an empty list, the item limit, and each item with `read` (given
 /// its JSON path, `<key>[i]`). The first problem refuses the whole request.
 pub fn parse_bulk_body<T>(
@@ -63,7 +63,7 @@ mod tests {
     }
 
     #[test]
-    fn link_ids_errors_follow_seed_000() {
+    fn link_ids_errors_follow_the_delete_contract() {
         let ok = "91c615e3-1040-4815-8ecb-039a18b756b1";
         assert_eq!(parse(json!({"link_ids": [ok, ok]})).unwrap().len(), 2);
         assert_eq!(parse(json!({"link_ids": []})), Err(RequestError::EmptyList));

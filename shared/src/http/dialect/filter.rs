@@ -1,10 +1,10 @@
-//! The dialect of seed 004 (delete by filter): errors as
+//! The filter dialect (delete by filter, docs/contracts.md#filter-dialect): errors as
 //! `{"error_type": ..., "success": false, "error": {"message", "code", "reason"}}`, a
 //! missing user as `{"error_type": "Object not found error", "success": false}`.
 //!
 //! | status | error_type | code | reason | when |
 //! | --- | --- | --- | --- | --- |
-//! | 401 | unauthenticated_error | 110 | auth_token_not_provided | no token (seed text) |
+//! | 401 | unauthenticated_error | 110 | auth_token_not_provided | no token (contract text) |
 //! | 401 | unauthenticated_error | 111 | auth_token_invalid | bad signature, algorithm, issuer, audience, not a JWT |
 //! | 401 | unauthenticated_error | 112 | auth_token_expired | past `exp` |
 //! | 403 | permission_error | 120 | admin_rights_required | a valid token without the admin role |
@@ -175,7 +175,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_token_answers_exactly_as_seed_004() {
+    fn a_missing_token_answers_exactly_as_the_contract_says() {
         let r = error(&RequestError::Unauthenticated(AuthError::MissingToken));
         assert_eq!(r.status(), 401);
         assert_eq!(

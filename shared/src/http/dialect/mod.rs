@@ -1,9 +1,12 @@
 //! The answer shapes. Clients of each endpoint already parse one of three dialects, so
 //! the shared outcome and error types are rendered per endpoint:
 //!
-//! - [`plain`]: `{"error": "..."}` and `{"result": [...]}` (seeds 000, 001, 002).
-//! - [`result`]: the `Result` object, in JSON or XML (seed 003).
-//! - [`filter`]: `{"error_type", "success", "error": {"message", "code", "reason"}}` (seed 004).
+//! - [`plain`]: `{"error": "..."}` and `{"result": [...]}` (upsert, delete).
+//! - [`result`]: the `Result` object, in JSON or XML (soft delete and restore).
+//! - [`filter`]: `{"error_type", "success", "error": {"message", "code", "reason"}}`
+//!   (delete by filter).
+//!
+//! docs/contracts.md#dialects states each one.
 pub mod filter;
 pub mod plain;
 pub mod result;

@@ -1,4 +1,5 @@
-//! The `{"error": "..."}` dialect of seeds 000/001/002, with `{"result": [...]}` answers.
+//! The `{"error": "..."}` dialect of the upsert and the delete, with `{"result": [...]}`
+//! answers (docs/contracts.md#error-string-dialect).
 
 use std::collections::BTreeMap;
 
@@ -90,7 +91,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_render_as_in_the_seeds() {
+    fn errors_render_as_in_the_contract() {
         let cases = [
             (
                 RequestError::Unauthenticated(AuthError::Expired),

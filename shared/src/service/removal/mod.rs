@@ -1,4 +1,5 @@
-//! What happens to a hard delete (seed 000) and to a soft delete or restore (seed 003).
+//! What happens to a hard delete (docs/contracts.md#delete-users) and to a soft delete or
+//! restore (docs/contracts.md#soft-delete-and-restore).
 //!
 //! One core serves both: the users are read in batches, each user's change is planned as
 //! one all-or-nothing unit (the user write, its name-registry
@@ -37,8 +38,9 @@ pub enum RemovalOutcome {
     NotProcessed,
 }
 
-/// Hard delete (seed 000): one outcome per id in request order. A repeated id answers
-/// `deleted` for its first occurrence and `not_found` after, as the seed's example shows.
+/// Hard delete (`DELETE /api/v1/users/bulk`): one outcome per id in request order. A
+/// repeated id answers `deleted` for its first occurrence and `not_found` after, as the
+/// contract's example shows.
 pub async fn delete_users(
     store: &Store,
     ids: &[LinkId],

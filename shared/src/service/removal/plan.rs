@@ -17,7 +17,7 @@ pub enum Removal<'a> {
     /// Remove the user (its identifiers are free from then on).
     Delete,
     /// Remove the user if it is live and matches the filter at the moment of deletion
-    /// (seed 004); the filter is the delete's condition.
+    /// (delete by filter); the filter is the delete's condition.
     DeleteMatching(&'a Filter),
     /// Remove a user soft-deleted before this stored time (the scheduled clean-up).
     Purge {

@@ -1,4 +1,4 @@
-//! What happens to a bulk create/update (seeds 001/002).
+//! What happens to a bulk create/update (docs/contracts.md#upsert-users).
 //!
 //! 1. The request is parsed and validated as a whole by the HTTP layer (`http/body/bulk.rs`);
 //!    a structural problem refuses it before anything is read or written.

@@ -1,5 +1,5 @@
-//! Parsing of the seed 003 `DeleteOrRestore` body, sent as JSON or as XML in the
-//! data-contract style of the seed.
+//! Parsing of the soft delete and restore's `DeleteOrRestore` body, sent as JSON or as
+//! XML in the contract's data-contract style (docs/contracts.md#soft-delete-and-restore).
 //!
 //! Both formats give the same [`DeleteOrRestore`] value and the same errors, named by the
 //! path a JSON client would use (`deleted`, `ids[2]`), so the `Result` dialect can answer
@@ -24,9 +24,9 @@ use crate::http::negotiate::Format;
 pub struct DeleteOrRestore {
     /// The users, as sent (duplicates kept: the service decides what they mean).
     pub ids: Vec<LinkId>,
-    /// `true` to delete, `false` to restore (required by the seed).
+    /// `true` to delete, `false` to restore (required by the contract).
     pub deleted: bool,
-    /// The seed's optional `state`; absent or null is `None`.
+    /// The contract's optional `state`; absent or null is `None`.
     pub state: Option<bool>,
 }
 
@@ -92,7 +92,7 @@ mod tests {
         parse(body.as_bytes(), Format::Xml, &limits(1000))
     }
 
-    /// An XML body with the seed's root and namespaces around `inner`.
+    /// An XML body with the contract's root and namespaces around `inner`.
     fn doc(inner: &str) -> String {
         format!(
             r#"<DeleteOrRestore xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models">{inner}</DeleteOrRestore>"#
@@ -121,7 +121,7 @@ mod tests {
         RequestError::Body(BodyError::WrongType(JsonPath::root("ids").index(index)))
     }
 
-    fn expected_seed_value() -> DeleteOrRestore {
+    fn expected_contract_value() -> DeleteOrRestore {
         DeleteOrRestore {
             ids: vec![id(A), id(B)],
             deleted: true,
@@ -129,7 +129,7 @@ mod tests {
         }
     }
 
-    const SEED_JSON: &str = r#"{
+    const CONTRACT_JSON: &str = r#"{
   "ids": [
     "e98e00bb-a72b-43dc-951d-3e45be6dfd03",
     "41a4a250-747f-4aca-845d-c390ebc002ae"
@@ -172,7 +172,7 @@ mod tests {
   }
 }"#;
 
-    const SEED_XML: &str = r#"<DeleteOrRestore xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models">
+    const CONTRACT_XML: &str = r#"<DeleteOrRestore xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/IO.Swagger.Models">
   <deleted>true</deleted>
   <ids xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays">
     <d2p1:guid>e98e00bb-a72b-43dc-951d-3e45be6dfd03</d2p1:guid>
@@ -216,11 +216,12 @@ mod tests {
 </DeleteOrRestore>"#;
 
     #[test]
-    fn the_seed_samples_parse() {
-        assert_eq!(json(SEED_JSON).unwrap(), expected_seed_value());
-        assert_eq!(xml(SEED_XML).unwrap(), expected_seed_value());
-        let with_decl = format!("\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{SEED_XML}\n");
-        assert_eq!(xml(&with_decl).unwrap(), expected_seed_value());
+    fn the_contract_samples_parse() {
+        assert_eq!(json(CONTRACT_JSON).unwrap(), expected_contract_value());
+        assert_eq!(xml(CONTRACT_XML).unwrap(), expected_contract_value());
+        let with_decl =
+            format!("\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{CONTRACT_XML}\n");
+        assert_eq!(xml(&with_decl).unwrap(), expected_contract_value());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::http::error::RequestError;
 pub(super) const MAX_XML_DEPTH: usize = 32;
 /// Longest text kept for one XML value (a boolean or a UUID with generous white space).
 const MAX_XML_VALUE_BYTES: usize = 1024;
-/// The root element of the seed's XML sample.
+/// The root element of the contract's XML sample.
 const XML_ROOT: &str = "DeleteOrRestore";
 
 /// A scalar member as read from XML; the last occurrence wins, like duplicate JSON keys.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::model::ResultBody;
 use crate::domain::LinkId;
 
-/// The JSON shape, members in the seed's order.
+/// The JSON shape, members in the contract's order.
 #[derive(Serialize)]
 pub(super) struct JsonResult<'a> {
     messages: Vec<JsonMessage<'a>>,

@@ -1,8 +1,9 @@
-//! The `Result` dialect of seed 003: every answer of `POST api/v1/users/bulk/delete` is a
-//! `Result` object, in JSON or in the seed's data-contract XML, whichever the client reads.
+//! The `Result` dialect (docs/contracts.md#result-dialect): every answer of
+//! `POST api/v1/users/bulk/delete` is a `Result` object, in JSON or in the contract's
+//! data-contract XML, whichever the client reads.
 //!
-//! Field names, member order and XML namespaces are the seed's; `id`, `name`, `url` and
-//! `inner_exception` exist in the contract but this service never fills them.
+//! Field names, member order and XML namespaces are the contract's; `id`, `name`, `url`
+//! and `inner_exception` exist in the contract but this service never fills them.
 
 mod json;
 mod model;
@@ -441,7 +442,7 @@ mod tests {
                 "inner_exception": null
             })
         );
-        // Members in the seed's order.
+        // Members in the contract's order.
         let text = text_body(&r);
         let order: Vec<usize> = [
             "\"messages\"",

@@ -12,7 +12,7 @@ use crate::service::removal::RemovalOutcome;
 /// One entry of `messages`. `kind` is rendered as "type" (a Rust keyword).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResultMessage {
-    /// The seed's message `type`; always [`MESSAGE_ERROR`] here.
+    /// The contract's message `type`; always [`MESSAGE_ERROR`] here.
     pub kind: i32,
     /// The HTTP status number of the problem, so clients can branch on it per message.
     pub code: i32,
@@ -36,7 +36,7 @@ pub struct ResultData {
 pub struct ResultBody {
     /// One entry per problem.
     pub messages: Vec<ResultMessage>,
-    /// How many of `messages` are errors (the seed's `count_of_errors`).
+    /// How many of `messages` are errors (the contract's `count_of_errors`).
     pub count_of_errors: usize,
     /// The outcome, or null when nothing was done.
     pub data: Option<ResultData>,
@@ -98,8 +98,8 @@ pub fn error_message(err: &RequestError, body: Format) -> ResultMessage {
     }
 }
 
-/// The seed 003 `Result` of a soft delete or restore: one message per id that was not
-/// applied (`code` 404 not found, 503 not processed; `field` `ids[i]`), `data` holding the
+/// The `Result` of a soft delete or restore: one message per id that was not applied
+/// (`code` 404 not found, 503 not processed; `field` `ids[i]`), `data` holding the
 /// operation and the ids applied (each once, in request order), `text` a summary.
 pub fn removal_result(ids: &[LinkId], outcomes: &[RemovalOutcome], deleted: bool) -> ResultBody {
     let mut messages = Vec::new();

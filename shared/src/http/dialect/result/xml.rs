@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::model::ResultBody;
 
-/// The data-contract namespace of the seed's `Result` XML.
+/// The data-contract namespace of the contract's `Result` XML.
 pub(super) const RESULT_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/UP.Core.Data";
 /// The XML Schema instance namespace, for `i:nil`.
 pub(super) const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
@@ -56,7 +56,7 @@ fn push_optional(out: &mut String, name: &str, text: Option<&str>) {
     }
 }
 
-/// The seed's data-contract XML: members in alphabetical order, nulls as `i:nil`.
+/// The contract's data-contract XML: members in alphabetical order, nulls as `i:nil`.
 pub(super) fn to_xml(body: &ResultBody) -> String {
     let mut out = String::from(r#"<?xml version="1.0" encoding="utf-8"?>"#);
     let _ = write!(
