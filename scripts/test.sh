@@ -21,6 +21,9 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "cargo clippy on shared as the functions build it (without dev-tokens)"
+cargo clippy --locked -p shared --lib -- -D warnings
+
 log "no function can mint tokens (shared's dev-tokens feature is for devctl, tests, bench)"
 for function in upsert-users delete-users delete-or-restore-users delete-users-by-filter cleanup-users; do
   if cargo tree --locked -q -p "$function" -e features -i shared | grep -q dev-tokens; then

@@ -155,7 +155,7 @@ pub fn delete_body(data: &[u8]) {
 /// `POST /api/v1/users/bulk/delete`, JSON or XML.
 pub fn restore_body(data: &[u8], format: Format) {
     for limits in limits() {
-        let e = match restore_request::parse(data, format, &limits) {
+        let e = match delete_or_restore::parse(data, format, &limits) {
             Ok(r) => {
                 assert!(!r.ids.is_empty() && r.ids.len() <= limits.max_items);
                 continue;

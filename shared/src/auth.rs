@@ -11,12 +11,11 @@
 //! context; they are accepted when `AUTH_TRUST_GATEWAY_CLAIMS=true`.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
 /// The header the delete by filter's contract documents.
@@ -291,7 +290,13 @@ fn token_from_headers(headers: &HeaderMap) -> Option<&str> {
 /// Mints an HS256 token for local use (`devctl token`) and for tests. Only with the
 /// `dev-tokens` feature: no production binary can mint a token.
 #[cfg(any(test, feature = "dev-tokens"))]
-pub fn mint_hs256(secret: &str, subject: &str, role: Option<&str>, ttl: Duration) -> String {
+pub fn mint_hs256(
+    secret: &str,
+    subject: &str,
+    role: Option<&str>,
+    ttl: std::time::Duration,
+) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
     let exp = SystemTime::now()
         .checked_add(ttl)
         .unwrap_or(SystemTime::now())
@@ -305,6 +310,7 @@ pub fn mint_hs256(secret: &str, subject: &str, role: Option<&str>, ttl: Duration
 /// only, as [`mint_hs256`].
 #[cfg(any(test, feature = "dev-tokens"))]
 pub fn mint_hs256_with_exp(secret: &str, subject: &str, role: Option<&str>, exp: u64) -> String {
+    use jsonwebtoken::{EncodingKey, Header};
     let claims = Claims {
         sub: subject.to_owned(),
         exp,
@@ -325,6 +331,8 @@ pub fn mint_hs256_with_exp(secret: &str, subject: &str, role: Option<&str>, exp:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     fn auth() -> Authenticator {
         Authenticator::new(AuthSettings {
