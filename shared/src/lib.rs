@@ -24,3 +24,5 @@ mod hostile_input;
 pub mod http;
 pub mod service;
 pub mod store;
+#[cfg(test)]
+mod testing;

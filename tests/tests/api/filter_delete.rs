@@ -239,24 +239,31 @@ async fn a_user_changed_after_it_was_found_is_not_deleted() {
     assert!(app.user(&ids[0]).await.is_some());
 }
 
-#[tokio::test]
-async fn a_short_deadline_answers_what_was_deleted_and_the_same_request_continues() {
-    let seeder = TestApp::new().await;
-    let ids: Vec<String> = (0..3000).map(|_| new_id()).collect();
+/// A table with `n` users of type `contractor` (and their card claims), created through
+/// the upsert in requests of 1000.
+async fn contractors(n: usize) -> TestApp {
+    let app = TestApp::new().await;
+    let ids: Vec<String> = (0..n).map(|_| new_id()).collect();
     for chunk in ids.chunks(1000) {
         let items = chunk
             .iter()
             .map(|id| {
                 person(
                     id,
-                    &format!("Bulk {id}"),
+                    &format!("Contractor {id}"),
                     id,
                     json!({"user_type": "contractor"}),
                 )
             })
             .collect();
-        seeder.upsert(&list(items)).await;
+        app.upsert(&list(items)).await;
     }
+    app
+}
+
+#[tokio::test]
+async fn a_short_deadline_answers_what_was_deleted_and_the_same_request_continues() {
+    let seeder = contractors(3000).await;
     let app = seeder
         .sibling(Options {
             vars: vec![("DEFAULT_BUDGET_MS", "1000".into())],
@@ -299,22 +306,7 @@ async fn a_short_deadline_answers_what_was_deleted_and_the_same_request_continue
 
 #[tokio::test]
 async fn a_dynamodb_failure_after_some_deletes_answers_what_was_deleted() {
-    let seeder = TestApp::new().await;
-    let ids: Vec<String> = (0..3000).map(|_| new_id()).collect();
-    for chunk in ids.chunks(1000) {
-        let items = chunk
-            .iter()
-            .map(|id| {
-                person(
-                    id,
-                    &format!("Gone {id}"),
-                    id,
-                    json!({"user_type": "contractor"}),
-                )
-            })
-            .collect();
-        seeder.upsert(&list(items)).await;
-    }
+    let seeder = contractors(3000).await;
     // Each segment's first page is read (and its users deleted); every later page fails
     // with an error no retry fixes.
     let app = seeder

@@ -31,12 +31,5 @@ pub(super) fn parse(body: &[u8], max_items: usize) -> Result<DeleteOrRestore, Re
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
         Some(_) => return Err(wrong_type(obj.path_of(SYSTEM_INFORMATION))),
     }
-    if ids.is_empty() {
-        return Err(RequestError::EmptyList);
-    }
-    Ok(DeleteOrRestore {
-        ids,
-        deleted,
-        state,
-    })
+    DeleteOrRestore::checked(ids, deleted, state)
 }

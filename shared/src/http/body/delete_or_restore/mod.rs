@@ -63,19 +63,27 @@ fn wrong_type(path: JsonPath) -> RequestError {
     RequestError::Body(BodyError::WrongType(path))
 }
 
+impl DeleteOrRestore {
+    /// The body read by either reader; an empty `ids` is the last problem reported.
+    fn checked(ids: Vec<LinkId>, deleted: bool, state: Option<bool>) -> Result<Self, RequestError> {
+        if ids.is_empty() {
+            return Err(RequestError::EmptyList);
+        }
+        Ok(Self {
+            ids,
+            deleted,
+            state,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{A, B, id};
     use quick_xml::events::Event;
     use quick_xml::reader::Reader;
     use xml::MAX_XML_DEPTH;
-
-    const A: &str = "e98e00bb-a72b-43dc-951d-3e45be6dfd03";
-    const B: &str = "41a4a250-747f-4aca-845d-c390ebc002ae";
-
-    fn id(s: &str) -> LinkId {
-        LinkId::from(uuid::Uuid::parse_str(s).unwrap())
-    }
 
     fn limits(max_items: usize) -> Limits {
         Limits {

@@ -225,14 +225,7 @@ impl XmlBody {
             IdsSlot::Wrong(path) => return Err(wrong_type(path)),
             IdsSlot::List(ids) => ids,
         };
-        if ids.is_empty() {
-            return Err(RequestError::EmptyList);
-        }
-        Ok(DeleteOrRestore {
-            ids,
-            deleted,
-            state,
-        })
+        DeleteOrRestore::checked(ids, deleted, state)
     }
 }
 

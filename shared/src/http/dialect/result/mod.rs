@@ -116,20 +116,13 @@ impl Dialect for ResultDialect {
 mod tests {
     use super::*;
     use crate::auth::AuthError;
-    use crate::domain::LinkId;
     use crate::domain::json::BodyError;
     use crate::domain::json::JsonPath;
+    use crate::testing::{A, B, id};
     use quick_xml::Reader;
     use quick_xml::events::Event;
     use serde_json::{Value, json};
     use xml::{ARRAYS_NAMESPACE, RESULT_NAMESPACE, XSI_NAMESPACE};
-
-    const A: &str = "e98e00bb-a72b-43dc-951d-3e45be6dfd03";
-    const B: &str = "41a4a250-747f-4aca-845d-c390ebc002ae";
-
-    fn id(s: &str) -> LinkId {
-        LinkId::from(uuid::Uuid::parse_str(s).unwrap())
-    }
 
     fn json_body(r: &Response<Body>) -> Value {
         serde_json::from_slice(r.body().as_ref()).unwrap()
