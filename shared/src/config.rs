@@ -69,6 +69,37 @@ pub struct Config {
     pub soft_delete_retention: Duration,
     /// Token verification.
     pub auth: Authenticator,
+    /// The key listing cursors are sealed with (`CURSOR_SECRET`, else derived from the
+    /// token key).
+    pub cursor_key: CursorKey,
+}
+
+/// The 32-byte key that seals listing cursors: derived from `CURSOR_SECRET` when set,
+/// otherwise from the token key (`AUTH_JWT_SECRET`, or the public key of RS*/ES*/EdDSA
+/// tokens, which is not secret: set `CURSOR_SECRET` with those). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CursorKey([u8; 32]);
+
+impl CursorKey {
+    /// The key derived from `secret`.
+    pub fn derive(secret: &[u8]) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"bulk-user-api listing cursor v1\0");
+        h.update(secret);
+        Self(h.finalize().into())
+    }
+
+    /// The key bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(..)")
+    }
 }
 
 /// A missing or unreadable setting.
@@ -148,6 +179,13 @@ impl Config {
         if key_var == "AUTH_JWT_SECRET" && key_material.len() < 16 {
             return Err(invalid("AUTH_JWT_SECRET", "must be at least 16 bytes"));
         }
+        let cursor_key = match env.get("CURSOR_SECRET").filter(|s| !s.is_empty()) {
+            Some(s) if s.len() < 16 => {
+                return Err(invalid("CURSOR_SECRET", "must be at least 16 bytes"));
+            }
+            Some(s) => CursorKey::derive(s.as_bytes()),
+            None => CursorKey::derive(key_material.as_bytes()),
+        };
         let auth = Authenticator::new(AuthSettings {
             algorithm,
             key_material,
@@ -186,6 +224,7 @@ impl Config {
             // At most 36500 x 86400 seconds: no overflow.
             soft_delete_retention: Duration::from_secs(retention_days * 86_400),
             auth,
+            cursor_key,
         })
     }
 }

@@ -232,9 +232,27 @@ impl TestApp {
                 delete_or_restore_users::handle(app, req).await
             }
             ("DELETE", "/api/v1/users") => delete_users_by_filter::handle(app, req).await,
+            ("GET", path) if path == "/api/v1/users" || path.starts_with("/api/v1/users/") => {
+                read_users::handle(app, req).await
+            }
             other => panic!("no route for {other:?}"),
         }
         .expect("handler")
+    }
+
+    /// `GET <uri>` (the read API) as an admin.
+    pub async fn read(&self, uri: &str) -> (u16, Value) {
+        self.read_as(uri, Some(&self.admin_token())).await
+    }
+
+    /// `GET <uri>` (the read API) with any token.
+    pub async fn read_as(&self, uri: &str, token: Option<&str>) -> (u16, Value) {
+        let mut builder = http::Request::builder().method("GET").uri(uri);
+        if let Some(t) = token {
+            builder = builder.header("authorization", format!("Bearer {t}"));
+        }
+        let req = builder.body(Body::Empty).expect("request");
+        response_json(read_users::handle(&self.app, req).await.expect("handler"))
     }
 
     /// `DELETE /api/v1/users?<query>` with the admin token in `X-Auth-Token`.

@@ -70,6 +70,53 @@ async fn upsert_over_http_creates_then_updates() {
 
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
+async fn a_user_and_a_listing_read_back_over_http() {
+    let id = uuid::Uuid::new_v4().to_string();
+    let email = format!("{id}@e2e.example");
+    let items: Vec<Value> = (0..3)
+        .map(|i| {
+            let link = if i == 0 {
+                id.clone()
+            } else {
+                uuid::Uuid::new_v4().to_string()
+            };
+            json!({"link_id": link, "name": format!("Reader {i} {id}"), "email": email,
+                   "auth_factors": [{"type": "pin", "number": format!("r-{id}-{i}")}]})
+        })
+        .collect();
+    let admin = token(Some("admin"));
+    let body = json!({ "list_items": items }).to_string();
+    let (status, _, answer) = post("/api/v1/users/bulk", body, Some(&admin)).await;
+    assert_eq!(status, 200, "{answer}");
+    let auth = format!("Bearer {admin}");
+    let headers = [("authorization", auth.as_str())];
+    let get = |path: String| async move {
+        let (status, _, text) = send(reqwest::Method::GET, &path, String::new(), &headers).await;
+        let value: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text}"));
+        (status, value)
+    };
+    let (status, user) = get(format!("/api/v1/users/{id}")).await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["name"], format!("Reader 0 {id}"));
+    let (status, missing) = get(format!("/api/v1/users/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!((status, missing), (404, json!({"error": "User not found"})));
+    let query = format!("/api/v1/users?email={}&limit=2", email.replace('@', "%40"));
+    let (status, first) = get(query.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (status, second) = get(format!("{query}&cursor={cursor}")).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
 async fn errors_over_http_keep_the_documented_shape() {
     let ok =
         json!({"list_items": [{"name": "x", "auth_factors": [{"type": "pin", "number": "1"}]}]})

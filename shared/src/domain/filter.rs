@@ -104,7 +104,8 @@ const TEXT: &str = "expected a non-empty value of at most 1024 characters";
 const IP: &str = "expected an IPv4 or IPv6 address";
 const ONCE: &str = "given more than once";
 
-fn invalid(param: &str, expected: &'static str) -> FilterError {
+/// A refusal of `param`'s value, saying what was `expected`.
+pub fn invalid(param: &str, expected: &'static str) -> FilterError {
     FilterError::Invalid {
         param: param.to_owned(),
         expected,
@@ -119,16 +120,50 @@ impl FilterRequest {
         now: Timestamp,
         max_ids: usize,
     ) -> Result<Self, FilterError> {
-        let mut f = Filter::default();
         let mut dry_run = None;
+        let filter = Filter::parse_with(pairs, now, max_ids, |key, value| {
+            if key != DRY_RUN {
+                return Ok(false);
+            }
+            dry_run = Some(boolean(key, value.trim())?);
+            Ok(true)
+        })?;
+        if filter == Filter::default() {
+            return Err(FilterError::NoFilter);
+        }
+        Ok(Self {
+            filter,
+            dry_run: dry_run.unwrap_or(false),
+        })
+    }
+}
+
+impl Filter {
+    /// Parses the filter parameters among query parameters (already percent-decoded);
+    /// `other` is offered every parameter that is not a filter first and answers whether
+    /// it took it (a parameter nobody takes is [`FilterError::Unknown`]). No parameter
+    /// may be given twice, but `user_id_in`, whose lists add up. An empty filter is not
+    /// an error here.
+    pub fn parse_with<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now: Timestamp,
+        max_ids: usize,
+        mut other: impl FnMut(&str, &str) -> Result<bool, FilterError>,
+    ) -> Result<Self, FilterError> {
+        let mut f = Filter::default();
         let mut seen = BTreeSet::new();
         for (key, value) in pairs {
-            let value = value.trim();
             if key != "user_id_in" && !seen.insert(key.to_owned()) {
                 return Err(invalid(key, ONCE));
             }
+            if !PARAMETERS.contains(&key) {
+                if other(key, value)? {
+                    continue;
+                }
+                return Err(FilterError::Unknown(key.to_owned()));
+            }
+            let value = value.trim();
             match key {
-                DRY_RUN => dry_run = Some(boolean(key, value)?),
                 "active" => f.active = Some(boolean(key, value)?),
                 "is_online" => f.is_online = Some(boolean(key, value)?),
                 "create_time_gt" => f.create_time_gt = Some(time(key, value, now)?),
@@ -147,7 +182,7 @@ impl FilterRequest {
                     let id = Uuid::try_parse(value).map_err(|_| invalid(key, UUID))?;
                     f.user_id = Some(id.into());
                 }
-                "user_id_in" => {
+                _ => {
                     let list = f.user_id_in.get_or_insert_with(Vec::new);
                     for part in value.split(',').map(str::trim) {
                         let id = Uuid::try_parse(part).map_err(|_| invalid(key, UUID_LIST))?;
@@ -157,20 +192,14 @@ impl FilterRequest {
                         return Err(invalid(key, "too many ids"));
                     }
                 }
-                other => return Err(FilterError::Unknown(other.to_owned())),
             }
         }
-        if f == Filter::default() {
-            return Err(FilterError::NoFilter);
-        }
-        Ok(Self {
-            filter: f,
-            dry_run: dry_run.unwrap_or(false),
-        })
+        Ok(f)
     }
 }
 
-fn boolean(param: &str, v: &str) -> Result<bool, FilterError> {
+/// `true`/`1` or `false`/`0`, in any case.
+pub fn boolean(param: &str, v: &str) -> Result<bool, FilterError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),

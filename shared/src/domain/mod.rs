@@ -4,6 +4,7 @@
 pub mod filter;
 pub mod json;
 pub mod outcome;
+pub mod scim;
 pub mod time;
 pub mod user;
 

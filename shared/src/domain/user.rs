@@ -49,6 +49,38 @@ impl FromJson for LinkId {
     }
 }
 
+/// The formats a face image may have, told by its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// JPEG (`FF D8 FF`).
+    Jpeg,
+    /// PNG (its 8-byte signature).
+    Png,
+}
+
+impl ImageFormat {
+    /// The format of `bytes`, if they are a JPEG or a PNG.
+    pub fn of(bytes: &[u8]) -> Option<Self> {
+        const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF];
+        const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        if bytes.starts_with(JPEG) {
+            Some(Self::Jpeg)
+        } else if bytes.starts_with(PNG) {
+            Some(Self::Png)
+        } else {
+            None
+        }
+    }
+
+    /// Its name in answers: `jpeg` or `png`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+        }
+    }
+}
+
 /// Longest accepted user name, in characters; keeps name-registry keys far below
 /// DynamoDB's 2048-byte partition-key limit.
 pub const MAX_NAME_CHARS: usize = 256;
@@ -122,6 +154,9 @@ pub enum NumberKind {
     Card,
     /// A PIN code.
     Pin,
+    /// A SCIM `userName`, by its lower case (unique like the numbers, never an
+    /// authentication factor).
+    UserName,
 }
 
 impl NumberKind {
@@ -130,6 +165,7 @@ impl NumberKind {
         match self {
             NumberKind::Card => "card",
             NumberKind::Pin => "pin",
+            NumberKind::UserName => "user_name",
         }
     }
 }
@@ -219,6 +255,8 @@ pub struct UserInput {
     pub login_ip: Field<IpAddr>,
     /// Time of the last login.
     pub last_login_time: Field<Timestamp>,
+    /// What SCIM keeps of the user; `None` (every bulk request) keeps the stored one.
+    pub scim: Option<crate::domain::scim::user::ScimProfile>,
 }
 
 /// Why an item of an upsert request makes the whole request invalid.
@@ -269,6 +307,7 @@ impl UserInput {
             is_online: obj.optional("is_online")?,
             login_ip: obj.field("login_ip")?,
             last_login_time: obj.field("last_login_time")?,
+            scim: None,
         };
         if user.auth_factors.is_empty() {
             return Err(UserInputError::EmptyAuthFactors);

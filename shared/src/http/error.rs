@@ -53,6 +53,17 @@ pub enum RequestError {
     /// The store failed before anything was written; the client may retry.
     #[error("Service temporarily unavailable, try again later")]
     Unavailable,
+    /// A SCIM request refused for what it says: its status, SCIM `scimType` (RFC 7644
+    /// §3.12) and `detail` (only the SCIM dialect produces it).
+    #[error("{detail}")]
+    Scim {
+        /// The HTTP status.
+        status: u16,
+        /// `invalidFilter`, `uniqueness`, `invalidValue`, ...
+        scim_type: Option<&'static str>,
+        /// For people.
+        detail: String,
+    },
 }
 
 impl RequestError {
@@ -65,6 +76,9 @@ impl RequestError {
             RequestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RequestError::Idempotency(r) => r.status(),
+            RequestError::Scim { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }

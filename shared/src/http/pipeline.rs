@@ -7,7 +7,8 @@
 //!    refuse a body it cannot read (415);
 //! 3. the caller must be an administrator (401, 403);
 //! 4. the request is parsed; a structural problem refuses it whole (400), nothing written;
-//! 5. an `Idempotency-Key` is claimed, or its first answer replayed (409, 422);
+//! 5. an `Idempotency-Key` is claimed, or its first answer replayed (409, 422) — by
+//!    endpoints that write; a read is safe to repeat and ignores the header;
 //! 6. the service runs, its DynamoDB requests counted;
 //! 7. one summary log line; the answer — or a 503 with `Retry-After` when nothing could
 //!    be applied because DynamoDB could not be reached, a 404 when the one user named
@@ -60,6 +61,8 @@ pub enum Failure {
     NotFound,
     /// The store failed before anything was applied (503).
     Store(StoreError),
+    /// The request is refused for what the service found (nothing applied).
+    Refused(RequestError),
 }
 
 impl From<StoreError> for Failure {
@@ -72,14 +75,25 @@ impl From<StoreError> for Failure {
 #[derive(Debug)]
 pub struct Endpoint<D> {
     operation: &'static str,
+    writes: bool,
     dialect: PhantomData<fn() -> D>,
 }
 
 impl<D: Dialect> Endpoint<D> {
-    /// The endpoint `operation`.
+    /// The endpoint `operation`, which writes (`Idempotency-Key` honoured).
     pub const fn new(operation: &'static str) -> Self {
         Self {
             operation,
+            writes: true,
+            dialect: PhantomData,
+        }
+    }
+
+    /// The endpoint `operation`, which only reads (no `Idempotency-Key` step).
+    pub const fn reading(operation: &'static str) -> Self {
+        Self {
+            operation,
+            writes: false,
             dialect: PhantomData,
         }
     }
@@ -113,8 +127,7 @@ impl<D: Dialect> Endpoint<D> {
             Err(e) => return dialect.error(&e),
         };
         let subject = principal.subject.clone();
-        let refuse = |e: &RequestError| dialect.error(e);
-        idempotency::once(&app.store, req, operation, &subject, &deadline, refuse, || async {
+        let run = || async {
             let (result, calls) = app.counted(service(principal, input, deadline)).await;
             match result {
                 Ok(answer) if dialect.nothing_applied(&answer) => {
@@ -130,12 +143,17 @@ impl<D: Dialect> Endpoint<D> {
                     dialect.success(&answer)
                 }
                 Err(Failure::NotFound) => dialect.error(&RequestError::NotFound),
+                Err(Failure::Refused(e)) => dialect.error(&e),
                 Err(Failure::Store(e)) => {
                     tracing::error!(operation, error = ?e, dynamodb_calls = %calls, "{operation} failed before writing");
                     dialect.error(&RequestError::Unavailable)
                 }
             }
-        })
-        .await
+        };
+        if !self.writes {
+            return run().await;
+        }
+        let refuse = |e: &RequestError| dialect.error(e);
+        idempotency::once(&app.store, req, operation, &subject, &deadline, refuse, run).await
     }
 }

@@ -1,11 +1,16 @@
-//! The filter delete's query string (docs/contracts.md#delete-by-filter).
+//! Query strings: the filter delete's filter and the read API's listing
+//! (docs/contracts.md#delete-by-filter, docs/contracts.md#read-users).
 
 use lambda_http::Request;
+use lambda_http::RequestExt;
 
-use crate::config::Limits;
-use crate::domain::Timestamp;
-use crate::domain::filter::{FilterRequest, query_pairs};
+use crate::config::{CursorKey, Limits};
+use crate::domain::filter::{Filter, FilterError, FilterRequest, boolean, invalid, query_pairs};
+use crate::domain::{LinkId, Timestamp};
+use crate::http::cursor::{self, Binding};
 use crate::http::error::RequestError;
+use crate::service::filter_plan::Scope;
+use crate::service::read::{DEFAULT_LIMIT, Listing, MAX_LIMIT};
 
 /// Parses the filter of `DELETE /api/v1/users?<filter>`; relative times (`now-90d`) are
 /// taken from now.
@@ -17,4 +22,134 @@ pub fn filter_request(req: &Request, limits: &Limits) -> Result<FilterRequest, R
         limits.max_items,
     )
     .map_err(RequestError::Filter)
+}
+
+/// The parameters of a listing that are not part of what it lists: a cursor stays
+/// valid when they change.
+const PAGING: [&str; 3] = ["cursor", "limit", "include"];
+
+/// What a read request names: one user, or a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadTarget {
+    /// `GET /api/v1/users/{link_id}`; `None`: not a UUID, so no such user.
+    One(Option<LinkId>),
+    /// `GET /api/v1/users`.
+    List,
+}
+
+/// Which read a request is: the `link_id` path parameter (API Gateway), else the last
+/// segment of a path below `/users/` (`/users/` itself names no user).
+pub fn read_target(req: &Request) -> ReadTarget {
+    let params = req.path_parameters();
+    let from_path = req
+        .uri()
+        .path()
+        .rsplit_once('/')
+        .filter(|(head, _)| head.ends_with("/users"))
+        .map(|(_, id)| id.to_owned());
+    match params.first("link_id").map(str::to_owned).or(from_path) {
+        Some(id) => ReadTarget::One(uuid::Uuid::try_parse(&id).ok().map(LinkId::from)),
+        None => ReadTarget::List,
+    }
+}
+
+/// `include=face_images`, the one parameter of a read by id.
+pub fn read_one_request(req: &Request) -> Result<bool, RequestError> {
+    let pairs = query_pairs(req.uri().query().unwrap_or_default());
+    let mut faces = None;
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "include" if faces.is_none() => faces = Some(include(k, v)?),
+            "include" => return Err(invalid(k, "given more than once").into()),
+            other => return Err(FilterError::Unknown(other.to_owned()).into()),
+        }
+    }
+    Ok(faces.unwrap_or(false))
+}
+
+fn include(param: &str, value: &str) -> Result<bool, FilterError> {
+    match value.trim() {
+        "face_images" => Ok(true),
+        _ => Err(invalid(param, "expected face_images")),
+    }
+}
+
+/// The refusal of a cursor that is not the `next_cursor` of a page of this listing.
+pub fn foreign_cursor() -> RequestError {
+    invalid(
+        "cursor",
+        "expected the next_cursor of the previous page of this listing",
+    )
+    .into()
+}
+
+/// A listing and what its cursors are bound to.
+#[derive(Clone, Debug)]
+pub struct ListQuery {
+    /// The listing.
+    pub listing: Listing,
+    /// Its parameters' binding, to seal the next cursor with.
+    pub binding: Binding,
+}
+
+/// Parses `GET /api/v1/users?<filter>&limit=&cursor=&include_deleted=&include=`: the
+/// filter delete's thirteen parameters (none: every user), `limit` (1 to 1000, default
+/// 100), the `next_cursor` of the previous page, `include_deleted` and
+/// `include=face_images`.
+pub fn list_request(
+    req: &Request,
+    limits: &Limits,
+    key: &CursorKey,
+) -> Result<ListQuery, RequestError> {
+    let pairs = query_pairs(req.uri().query().unwrap_or_default());
+    let mut limit = DEFAULT_LIMIT;
+    let mut sealed = None;
+    let mut scope = Scope::Live;
+    let mut faces = false;
+    let filter = Filter::parse_with(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        Timestamp::now(),
+        limits.max_items,
+        |k, v| {
+            match k {
+                "limit" => {
+                    limit = v
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| invalid(k, "expected an integer from 1 to 1000"))?;
+                }
+                "cursor" => sealed = Some(v.to_owned()),
+                "include_deleted" => {
+                    if boolean(k, v.trim())? {
+                        scope = Scope::WithDeleted;
+                    }
+                }
+                "include" => faces = include(k, v)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+    )?;
+    let binding = Binding::of(
+        pairs
+            .iter()
+            .filter(|(k, _)| !PAGING.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let start = match sealed {
+        None => None,
+        Some(c) => Some(cursor::open(key, &binding, &c).ok_or_else(foreign_cursor)?),
+    };
+    Ok(ListQuery {
+        listing: Listing {
+            filter,
+            scope,
+            limit,
+            with_faces: faces,
+            start,
+        },
+        binding,
+    })
 }

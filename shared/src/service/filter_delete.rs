@@ -16,7 +16,7 @@ use crate::domain::filter::FilterRequest;
 use crate::service::filter_plan::{self, QueryPlan};
 use crate::service::removal::{Removal, RemovalOutcome, apply_removal_to};
 use crate::store::batch::READ_CHUNK;
-use crate::store::find::{Cursor, Page};
+use crate::store::find::{Cursor, PAGE, Page};
 use crate::store::read::{Key, Users};
 use crate::store::records::UserRecord;
 use crate::store::{Store, StoreError};
@@ -179,7 +179,7 @@ async fn filter_pages(
             // lanes, as the scan's segments, each a whole number of BatchGetItem calls),
             // the next page is already being queried.
             let lanes = store.concurrency().clamp(1, 4);
-            let mut page = store.users_by_email(&email, None, &deadline).await?;
+            let mut page = store.users_by_email(&email, PAGE, None, &deadline).await?;
             loop {
                 let Some(Page { items, next }) = page else {
                     let mut r = lock(run);
@@ -203,7 +203,7 @@ async fn filter_pages(
                 let prefetch = async {
                     match &next {
                         Some(start) if !deadline.expired() => store
-                            .users_by_email(&email, Some(start.clone()), &deadline)
+                            .users_by_email(&email, PAGE, Some(start.clone()), &deadline)
                             .await
                             .map(Some),
                         _ => Ok(None),
@@ -233,7 +233,7 @@ async fn filter_pages(
                     let mut start: Option<Cursor> = None;
                     loop {
                         let page = store
-                            .scan_users(expression, segment, segments, start, &deadline)
+                            .scan_users(expression, (segment, segments), PAGE, start, &deadline)
                             .await?;
                         let Some(Page { items, next }) = page else {
                             let mut r = lock(run);

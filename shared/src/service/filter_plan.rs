@@ -44,9 +44,24 @@ pub fn query_plan(filter: &Filter) -> QueryPlan {
     QueryPlan::Scan
 }
 
+/// Which users a filter looks at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Live users only: every filter delete (soft-deleted users are the clean-up's).
+    #[default]
+    Live,
+    /// Soft-deleted users too (a listing with `include_deleted=true`).
+    WithDeleted,
+}
+
 /// Whether a user read from the table matches `filter` (soft-deleted users never do:
 /// they are the clean-up's).
 pub fn matches(filter: &Filter, u: &UserRecord) -> bool {
+    matches_in(Scope::Live, filter, u)
+}
+
+/// Whether a user read from the table is in `scope` and matches `filter`.
+pub fn matches_in(scope: Scope, filter: &Filter, u: &UserRecord) -> bool {
     let eq = |want: &Option<String>, have: &Option<String>| {
         want.as_ref()
             .is_none_or(|w| have.as_deref() == Some(w.as_str()))
@@ -56,7 +71,7 @@ pub fn matches(filter: &Filter, u: &UserRecord) -> bool {
         let ok_lt = lt.is_none_or(|t| have.is_some_and(|h| h < t.to_db_string().as_str()));
         ok_gt && ok_lt
     };
-    u.is_live()
+    (scope == Scope::WithDeleted || u.is_live())
         && filter.active.is_none_or(|a| u.active == a)
         && filter.is_online.is_none_or(|o| u.is_online == o)
         && time_cmp(
@@ -87,8 +102,17 @@ pub fn matches(filter: &Filter, u: &UserRecord) -> bool {
 /// delete condition. Ids are left out: candidates found by key are conditioned by their
 /// key, and the Ids plan never scans.
 pub fn expression(filter: &Filter) -> Expression {
+    expression_in(Scope::Live, filter)
+}
+
+/// The expression a user item in `scope` matching `filter` satisfies (ids left out, as
+/// in [`expression`]).
+pub fn expression_in(scope: Scope, filter: &Filter) -> Expression {
     use Comparison::{Equal, Greater, Less};
-    let mut e = Expression::live_users();
+    let mut e = match scope {
+        Scope::Live => Expression::live_users(),
+        Scope::WithDeleted => Expression::users(),
+    };
     if let Some(v) = filter.active {
         e.and("active", Equal, v);
     }

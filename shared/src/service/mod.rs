@@ -5,5 +5,6 @@ pub mod filter_delete;
 pub mod filter_plan;
 pub(crate) mod known;
 pub(crate) mod names;
+pub mod read;
 pub mod removal;
 pub mod upsert;

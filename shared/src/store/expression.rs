@@ -85,12 +85,17 @@ impl Expression {
     /// The items of live users: a `USER#` key and no `deleted_at` (soft-deleted users
     /// belong to the scheduled clean-up, never to a filter).
     pub fn live_users() -> Self {
+        let mut e = Self::users();
+        e.text.push_str(" AND attribute_not_exists(#f_deleted_at)");
+        e.names.insert("#f_deleted_at".into(), "deleted_at".into());
+        e
+    }
+
+    /// The items of users, soft-deleted ones included: a `USER#` key.
+    pub fn users() -> Self {
         Self {
-            text: "begins_with(#f_pk, :f_user) AND attribute_not_exists(#f_deleted_at)".into(),
-            names: HashMap::from([
-                ("#f_pk".into(), PK.into()),
-                ("#f_deleted_at".into(), "deleted_at".into()),
-            ]),
+            text: "begins_with(#f_pk, :f_user)".into(),
+            names: HashMap::from([("#f_pk".into(), PK.into())]),
             values: HashMap::from([(":f_user".into(), AttributeValue::S(USER_PREFIX.into()))]),
         }
     }

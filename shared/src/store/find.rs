@@ -30,14 +30,44 @@ pub struct Page<T> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cursor(Item);
 
+impl Cursor {
+    /// A scan continuing after the item whose key is `key` (from [`Cursor::key`]).
+    pub fn after_key(key: &str) -> Self {
+        Cursor(keys::key_item(key))
+    }
+
+    /// A scan continuing after user `id`.
+    pub fn after_user(id: &LinkId) -> Self {
+        Self::after_key(&keys::user(id))
+    }
+
+    /// An `email-index` query of `email` continuing after user `id`.
+    pub fn after_email_entry(email: &str, id: &LinkId) -> Self {
+        let mut item = keys::key_item(&keys::user(id));
+        item.insert("email".into(), AttributeValue::S(email.to_owned()));
+        Cursor(item)
+    }
+
+    /// The table key of the last item looked at: with [`Cursor::after_key`], enough to
+    /// continue a scan.
+    pub fn key(&self) -> Option<&str> {
+        keys::pk_of(&self.0)
+    }
+
+    /// The user the last item looked at belongs to, if it is a user's.
+    pub fn user(&self) -> Option<LinkId> {
+        user_ids(std::slice::from_ref(&self.0)).pop()
+    }
+}
+
 impl Store {
-    /// One page of scan segment `segment` of `segments`, keeping the user items that
-    /// satisfy `filter`.
+    /// One page of scan segment `segment` of `segments`: up to `limit` items looked at
+    /// (at most [`PAGE`]), keeping the user items that satisfy `filter`.
     pub async fn scan_users(
         &self,
         filter: &Expression,
-        segment: i32,
-        segments: i32,
+        (segment, segments): (i32, i32),
+        limit: i32,
         start: Option<Cursor>,
         deadline: &Deadline,
     ) -> Result<Option<Page<UserRecord>>, StoreError> {
@@ -47,7 +77,7 @@ impl Store {
                 .table_name(&self.table)
                 .segment(segment)
                 .total_segments(segments)
-                .limit(PAGE)
+                .limit(limit.clamp(1, PAGE))
                 .consistent_read(true)
                 .filter_expression(filter.text())
                 .set_expression_attribute_names(Some(filter.names().clone()))
@@ -69,15 +99,17 @@ impl Store {
         }))
     }
 
-    /// One page of the users with this e-mail (`email-index`, keys only).
+    /// One page of up to `limit` (at most [`PAGE`]) of the users with this e-mail
+    /// (`email-index`, keys only).
     pub async fn users_by_email(
         &self,
         email: &str,
+        limit: i32,
         start: Option<Cursor>,
         deadline: &Deadline,
     ) -> Result<Option<Page<LinkId>>, StoreError> {
         let values = [(":e", email)];
-        self.query_keys("email-index", "email = :e", &values, start, deadline)
+        self.query_keys("email-index", "email = :e", &values, limit, start, deadline)
             .await
     }
 
@@ -94,7 +126,7 @@ impl Store {
         let shard = keys::shard(shard);
         let values = [(":s", shard.as_str()), (":before", before)];
         let condition = "del_shard = :s AND deleted_at < :before";
-        self.query_keys("deleted-index", condition, &values, start, deadline)
+        self.query_keys("deleted-index", condition, &values, PAGE, start, deadline)
             .await
     }
 
@@ -104,6 +136,7 @@ impl Store {
         index: &str,
         condition: &str,
         values: &[(&str, &str)],
+        limit: i32,
         start: Option<Cursor>,
         deadline: &Deadline,
     ) -> Result<Option<Page<LinkId>>, StoreError> {
@@ -118,19 +151,19 @@ impl Store {
                 .index_name(index)
                 .key_condition_expression(condition)
                 .set_expression_attribute_values(Some(values.clone()))
-                .limit(PAGE)
+                .limit(limit.clamp(1, PAGE))
                 .set_exclusive_start_key(start.clone().map(|c| c.0))
                 .send()
         })
         .await?;
         Ok(out.map(|o| Page {
-            items: user_ids(o.items.unwrap_or_default()),
+            items: user_ids(&o.items.unwrap_or_default()),
             next: o.last_evaluated_key.map(Cursor),
         }))
     }
 }
 
-fn user_ids(items: Vec<Item>) -> Vec<LinkId> {
+fn user_ids(items: &[Item]) -> Vec<LinkId> {
     items
         .iter()
         .filter_map(keys::pk_of)

@@ -7,6 +7,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use uuid::Uuid;
 
 use super::{Item, StoreError, keys};
+use crate::domain::scim::user::ScimProfile;
 use crate::domain::{Identifier, LinkId, NumberKind};
 
 /// An authentication factor as stored on the user.
@@ -109,6 +110,10 @@ pub struct UserRecord {
     /// Partition key of the sparse `deleted-index`; present only while soft-deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub del_shard: Option<String>,
+    /// What SCIM keeps of the user (`userName`, `externalId`, name parts, e-mails); absent
+    /// for users never written through SCIM. Its `userName` is claimed like a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimProfile>,
 }
 
 impl UserRecord {
@@ -117,12 +122,15 @@ impl UserRecord {
         self.deleted_at.is_none()
     }
 
-    /// The user's card and PIN numbers.
+    /// The user's card and PIN numbers, and its SCIM `userName`: what it claims.
     pub fn identifiers(&self) -> BTreeSet<Identifier> {
-        self.auth_factors
+        let mut ids: BTreeSet<Identifier> = self
+            .auth_factors
             .iter()
             .filter_map(StoredFactor::identifier)
-            .collect()
+            .collect();
+        ids.extend(self.scim.as_ref().map(user_name_claim));
+        ids
     }
 
     /// The bytes of the user's face images: nearly all of a large record, and what
@@ -145,6 +153,14 @@ impl UserRecord {
     /// Reads a stored user.
     pub fn from_item(item: Item) -> Result<Self, StoreError> {
         decode(item)
+    }
+}
+
+/// The claim a SCIM `userName` makes: by its lower case, so that `Ann` and `ann` clash.
+pub fn user_name_claim(profile: &ScimProfile) -> Identifier {
+    Identifier {
+        kind: NumberKind::UserName,
+        number: profile.user_name_key(),
     }
 }
 
@@ -275,6 +291,7 @@ impl UserRecord {
             deleted_at: None,
             deleted_by: None,
             del_shard: None,
+            scim: None,
         }
     }
 }

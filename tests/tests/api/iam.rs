@@ -139,4 +139,18 @@ async fn each_policy_allows_exactly_what_its_function_does() {
     assert_eq!(summary["purged"], 1, "{summary}");
     assert_eq!(app.registry("Lee").await.len(), 1, "one Lee left");
     assert_policy("cleanup-users", &app.iam.take());
+
+    // read-users: a user by id, listings by ids, name, e-mail and scan.
+    app.iam.take();
+    for uri in [
+        format!("/api/v1/users/{}", ids[0]),
+        format!("/api/v1/users?user_id={}", ids[0]),
+        "/api/v1/users?name=Ann".to_owned(),
+        "/api/v1/users?email=lee%40x.io&include_deleted=true".to_owned(),
+        "/api/v1/users?limit=2".to_owned(),
+    ] {
+        let (status, body) = app.read(&uri).await;
+        assert_eq!(status, 200, "{uri}: {body}");
+    }
+    assert_policy("read-users", &app.iam.take());
 }

@@ -9,6 +9,7 @@ mod hostile_input;
 mod iam;
 mod idempotency;
 mod outage;
+mod read;
 mod soft_delete;
 mod upsert_apply;
 mod upsert_contract;

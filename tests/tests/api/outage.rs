@@ -235,6 +235,21 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_in_every_dialect() {
                    "error": {"message": "Service temporarily unavailable, try again later",
                              "code": 150, "reason": "service_unavailable"}}),
         ),
+        (
+            "get user",
+            admin("GET", &format!("/api/v1/users/{}", ids[0]), &Value::Null),
+            json!({"error": "Service temporarily unavailable, try again later"}),
+        ),
+        (
+            "list users (scan)",
+            admin("GET", "/api/v1/users?limit=2", &Value::Null),
+            json!({"error": "Service temporarily unavailable, try again later"}),
+        ),
+        (
+            "list users (e-mail)",
+            admin("GET", "/api/v1/users?email=a%40b.c", &Value::Null),
+            json!({"error": "Service temporarily unavailable, try again later"}),
+        ),
     ];
     for (what, req, expected) in cases {
         let started = Instant::now();

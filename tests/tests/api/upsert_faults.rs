@@ -125,6 +125,7 @@ fn stored(ids: &[String]) -> Arc<HashMap<String, HashMap<String, AttributeValue>
                     deleted_at: None,
                     deleted_by: None,
                     del_shard: None,
+                    scim: None,
                 };
                 (record.pk.clone(), record.to_item().unwrap())
             })

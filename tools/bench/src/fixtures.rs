@@ -265,6 +265,7 @@ impl Population {
                     deleted_at: None,
                     deleted_by: None,
                     del_shard: None,
+                    scim: None,
                 }
                 .to_item()
                 .map_err(|e| BenchError::record(format!("user {}", u.id), e))

@@ -193,6 +193,7 @@ Resources:
             "delete-or-restore-users",
             "delete-users-by-filter",
             "cleanup-users",
+            "read-users",
         ] {
             assert!(!function_grants(binary).unwrap().is_empty(), "{binary}");
         }

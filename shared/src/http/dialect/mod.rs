@@ -9,4 +9,6 @@
 //! docs/contracts.md#dialects states each one.
 pub mod filter;
 pub mod plain;
+pub mod read;
 pub mod result;
+pub mod scim;

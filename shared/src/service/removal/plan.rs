@@ -29,6 +29,10 @@ pub enum Removal<'a> {
         /// New value of `active`, if any.
         state: Option<bool>,
     },
+    /// A SCIM DELETE: a soft delete that also gives up what SCIM kept of the user, so
+    /// that its `userName` is free at once (its claim then names a user that no longer
+    /// carries it); a restore brings the user back without it.
+    ScimDelete,
     /// Undo a soft delete; `state`, when given, sets its active flag.
     Restore {
         /// New value of `active`, if any.
@@ -41,9 +45,10 @@ pub enum Removal<'a> {
 /// with its name leaves no registry write behind (see [`crate::service::names`]).
 pub(crate) fn registry_name<'u>(user: &'u UserRecord, removal: Removal<'_>) -> Option<&'u str> {
     let needed = match removal {
-        Removal::Delete | Removal::DeleteMatching(_) | Removal::SoftDelete { .. } => {
-            user.is_live() && user.name_dup
-        }
+        Removal::Delete
+        | Removal::DeleteMatching(_)
+        | Removal::SoftDelete { .. }
+        | Removal::ScimDelete => user.is_live() && user.name_dup,
         Removal::Restore { .. } => !user.is_live(),
         Removal::Purge { .. } => false,
     };
@@ -117,6 +122,17 @@ pub(crate) fn plan(
                 r.deleted_by = Some(actor.to_owned());
                 r.del_shard = Some(keys::deleted_shard(&id));
             }
+            r
+        }
+        Removal::ScimDelete => {
+            if !user.is_live() {
+                return Some(Planned::Noop);
+            }
+            let mut r = changed(user, None, actor, now);
+            r.deleted_at = Some(now.to_db_string());
+            r.deleted_by = Some(actor.to_owned());
+            r.del_shard = Some(keys::deleted_shard(&id));
+            r.scim = None;
             r
         }
         Removal::Restore { state } => {

@@ -10,12 +10,14 @@ use base64::Engine;
 use crate::config::Limits;
 use crate::domain::json::Field;
 use crate::domain::outcome::{ExtendedInfo, ItemOutcome};
-use crate::domain::{AuthFactorInput, Identifier, LinkId, NumberKind, Timestamp, UserInput};
+use crate::domain::{
+    AuthFactorInput, Identifier, ImageFormat, LinkId, NumberKind, Timestamp, UserInput,
+};
 use crate::service::known::Known;
 use crate::service::names::{NameChange, name_change};
 use crate::store::keys;
 use crate::store::read::Key;
-use crate::store::records::{StoredFactor, UserRecord};
+use crate::store::records::{StoredFactor, UserRecord, user_name_claim};
 use crate::store::units::{Expect, Takeover, Unit, UnitBuilder};
 
 /// An item that passed its own checks, ready for matching.
@@ -36,10 +38,11 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// Item `index` with the factors [`prepare`] made of it.
     pub fn new(index: usize, input: UserInput, factors: Vec<StoredFactor>) -> Self {
-        let identifiers = factors
+        let mut identifiers: BTreeSet<Identifier> = factors
             .iter()
             .filter_map(StoredFactor::identifier)
             .collect();
+        identifiers.extend(input.scim.as_ref().map(user_name_claim));
         Self {
             index,
             input,
@@ -77,13 +80,15 @@ pub fn prepare(input: &UserInput, limits: &Limits) -> Result<Vec<StoredFactor>, 
     }
     let mut factors: Vec<StoredFactor> = numbers
         .into_iter()
-        .map(|i| match i.kind {
-            NumberKind::Card => StoredFactor::Card {
+        .filter_map(|i| match i.kind {
+            NumberKind::Card => Some(StoredFactor::Card {
                 number: i.number.clone(),
-            },
-            NumberKind::Pin => StoredFactor::Pin {
+            }),
+            NumberKind::Pin => Some(StoredFactor::Pin {
                 number: i.number.clone(),
-            },
+            }),
+            // Never an authentication factor (auth_factors name cards and PINs only).
+            NumberKind::UserName => None,
         })
         .collect();
     for f in &input.auth_factors {
@@ -109,9 +114,7 @@ fn decode_image(b64: &str, max_bytes: usize) -> Option<Vec<u8>> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned)
         .ok()?;
-    const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF];
-    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    let is_image = bytes.starts_with(JPEG) || bytes.starts_with(PNG);
+    let is_image = ImageFormat::of(&bytes).is_some();
     (is_image && bytes.len() <= max_bytes).then_some(bytes)
 }
 
@@ -270,9 +273,12 @@ impl Planner<'_> {
         };
         record.name_dup = change.name_dup;
 
+        // What the written record claims: the item's numbers, and a SCIM userName the
+        // item sets or the stored user keeps.
         let old_ids = existing.map(UserRecord::identifiers).unwrap_or_default();
-        let added: Vec<&Identifier> = item.identifiers.difference(&old_ids).collect();
-        let removed: Vec<&Identifier> = old_ids.difference(&item.identifiers).collect();
+        let new_ids = record.identifiers();
+        let added: Vec<&Identifier> = new_ids.difference(&old_ids).collect();
+        let removed: Vec<&Identifier> = old_ids.difference(&new_ids).collect();
         let info = if existing.is_some() {
             ExtendedInfo::Updated
         } else {
@@ -366,6 +372,10 @@ impl Planner<'_> {
             deleted_at: e.and_then(|u| u.deleted_at.clone()),
             deleted_by: e.and_then(|u| u.deleted_by.clone()),
             del_shard: e.and_then(|u| u.del_shard.clone()),
+            scim: input
+                .scim
+                .clone()
+                .or_else(|| e.and_then(|u| u.scim.clone())),
         }
     }
 }

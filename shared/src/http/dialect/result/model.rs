@@ -87,7 +87,8 @@ pub fn error_message(err: &RequestError, body: Format) -> ResultMessage {
         | RequestError::UnsupportedMediaType
         | RequestError::Filter(_)
         | RequestError::NotFound
-        | RequestError::Unavailable => (err.to_string(), None),
+        | RequestError::Unavailable
+        | RequestError::Scim { .. } => (err.to_string(), None),
         RequestError::Idempotency(_) => (err.to_string(), Some("Idempotency-Key".to_owned())),
     };
     ResultMessage {
