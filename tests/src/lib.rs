@@ -235,6 +235,7 @@ impl TestApp {
             ("GET", path) if path == "/api/v1/users" || path.starts_with("/api/v1/users/") => {
                 read_users::handle(app, req).await
             }
+            (_, path) if path.starts_with("/scim/v2") => scim::handle(app, req).await,
             other => panic!("no route for {other:?}"),
         }
         .expect("handler")
@@ -253,6 +254,57 @@ impl TestApp {
         }
         let req = builder.body(Body::Empty).expect("request");
         response_json(read_users::handle(&self.app, req).await.expect("handler"))
+    }
+
+    /// A SCIM request (`path` below `/scim/v2`) as an admin with a bearer token, a JSON
+    /// body as Entra and Okta send it; answers status, headers and body (`null` when
+    /// empty).
+    pub async fn scim(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, http::HeaderMap, Value) {
+        self.scim_as(method, path, body, Some(&self.admin_token()), &[])
+            .await
+    }
+
+    /// A SCIM request with any token and extra headers.
+    pub async fn scim_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, http::HeaderMap, Value) {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("/scim/v2{path}"))
+            .header("host", "scim.test");
+        if body.is_some() {
+            builder = builder.header("content-type", "application/scim+json");
+        }
+        if let Some(t) = token {
+            builder = builder.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let body = body.map_or(Body::Empty, |b| Body::from(b.to_string()));
+        let resp = scim::handle(&self.app, builder.body(body).expect("request"))
+            .await
+            .expect("handler");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes: &[u8] = resp.body().as_ref();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {status} {}", String::from_utf8_lossy(bytes)))
+        };
+        (status, headers, value)
     }
 
     /// `DELETE /api/v1/users?<query>` with the admin token in `X-Auth-Token`.

@@ -29,6 +29,11 @@ impl LinkId {
     pub fn uuid(&self) -> Uuid {
         self.0
     }
+
+    /// An id in any of the UUID forms; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        Uuid::try_parse(s).ok().map(Self)
+    }
 }
 
 impl From<Uuid> for LinkId {
@@ -134,14 +139,18 @@ impl Text {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Accepts at most [`MAX_TEXT_CHARS`] characters.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.chars().count() <= MAX_TEXT_CHARS).then(|| Self(s.to_owned()))
+    }
 }
 
 impl FromJson for Text {
     fn from_json(value: &Value, path: &JsonPath) -> Result<Self, BodyError> {
         value
             .as_str()
-            .filter(|s| s.chars().count() <= MAX_TEXT_CHARS)
-            .map(|s| Self(s.to_owned()))
+            .and_then(Text::parse)
             .ok_or_else(|| BodyError::WrongType(path.clone()))
     }
 }

@@ -8,4 +8,5 @@ pub mod idempotency;
 pub mod negotiate;
 pub mod pipeline;
 pub mod query;
+pub mod scim;
 pub mod web;

@@ -7,4 +7,5 @@ pub(crate) mod known;
 pub(crate) mod names;
 pub mod read;
 pub mod removal;
+pub mod scim;
 pub mod upsert;

@@ -153,4 +153,68 @@ async fn each_policy_allows_exactly_what_its_function_does() {
         assert_eq!(status, 200, "{uri}: {body}");
     }
     assert_policy("read-users", &app.iam.take());
+
+    // scim: keyed creates (one refused as taken), a takeover of a deleted user's card,
+    // reads by id, userName, e-mail and scan, a PUT that changes the card (its claim
+    // released), PATCH, DELETE.
+    app.upsert(&list(vec![user(Some(&ids[7]), "Gone", "c-scim")]))
+        .await;
+    app.delete(&json!({"link_ids": [ids[7]]})).await;
+    app.iam.take();
+    let scim_user = |name: &str, card: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                           "urn:bulk-user-api:params:scim:schemas:extension:access:2.0:User"],
+               "userName": name, "emails": [{"value": format!("{name}@x.io"), "type": "work"}],
+               "urn:bulk-user-api:params:scim:schemas:extension:access:2.0:User": {"cards": [card]}})
+    };
+    let keyed_scim = |method: &str, path: &str, body: &serde_json::Value| {
+        http::Request::builder()
+            .method(method)
+            .uri(format!("/scim/v2{path}"))
+            .header("content-type", "application/scim+json")
+            .header("authorization", format!("Bearer {}", token(Some("admin"))))
+            .header("idempotency-key", new_id())
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    };
+    let resp = app
+        .call(keyed_scim("POST", "/Users", &scim_user("scimmy", "c-scim")))
+        .await;
+    let (status, created) = response_json(resp);
+    assert_eq!(status, 201, "{created}");
+    let resp = app
+        .call(keyed_scim(
+            "POST",
+            "/Users",
+            &scim_user("SCIMMY", "c-other"),
+        ))
+        .await;
+    assert_eq!(resp.status(), 409);
+    let id = created["id"].as_str().unwrap();
+    for path in [
+        format!("/Users/{id}"),
+        "/Users?filter=userName%20eq%20%22scimmy%22".to_owned(),
+        "/Users?filter=emails.value%20eq%20%22scimmy%40x.io%22".to_owned(),
+        "/Users?filter=active%20eq%20true".to_owned(),
+    ] {
+        let (status, _, body) = app.scim("GET", &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, _, _) = app
+        .scim(
+            "PUT",
+            &format!("/Users/{id}"),
+            Some(&scim_user("scimmy", "c-scim2")),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "replace", "path": "displayName", "value": "S"}]});
+    let (status, _, _) = app
+        .scim("PATCH", &format!("/Users/{id}"), Some(&patch))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = app.scim("DELETE", &format!("/Users/{id}"), None).await;
+    assert_eq!(status, 204);
+    assert_policy("scim", &app.iam.take());
 }

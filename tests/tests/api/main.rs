@@ -10,6 +10,7 @@ mod iam;
 mod idempotency;
 mod outage;
 mod read;
+mod scim;
 mod soft_delete;
 mod upsert_apply;
 mod upsert_contract;

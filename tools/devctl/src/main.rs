@@ -3,8 +3,10 @@
 //! ```text
 //! devctl wait [--timeout-secs N]              wait until DynamoDB answers
 //! devctl create-table [--table NAME]          create the table from template.yaml (idempotent)
-//! devctl token [--role R] [--sub S] [--ttl-hours H]
+//! devctl token [--role R] [--sub S] [--ttl-hours H | --ttl-days D]
 //!                                             print an HS256 token signed with AUTH_JWT_SECRET
+//!                                             (identity providers' "Secret Token": --sub entra
+//!                                             --ttl-days 365)
 //! devctl time-profile [--id UUID] [--name N]  add a time profile, print its id
 //! ```
 //! The table defaults to `TABLE_NAME`; DynamoDB settings come from the AWS environment.
@@ -75,11 +77,21 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|_| "set AUTH_JWT_SECRET (the secret the functions verify with)")?;
             let role = opt(args, "--role").unwrap_or("admin");
             let sub = opt(args, "--sub").unwrap_or("dev-admin");
-            let hours: u64 = opt(args, "--ttl-hours")
-                .map(str::parse)
-                .transpose()
-                .map_err(|e| format!("--ttl-hours: {e}"))?
-                .unwrap_or(12);
+            let number = |name: &str, max: u64| -> Result<Option<u64>, String> {
+                opt(args, name)
+                    .map(|v| match v.parse::<u64>() {
+                        Ok(n) if (1..=max).contains(&n) => Ok(n),
+                        _ => Err(format!("{name}: expected a whole number from 1 to {max}")),
+                    })
+                    .transpose()
+            };
+            // At most ten years: a token that outlives its secret's rotation is a risk.
+            let hours = match (number("--ttl-hours", 87_600)?, number("--ttl-days", 3_650)?) {
+                (Some(_), Some(_)) => return Err("give --ttl-hours or --ttl-days, not both".into()),
+                (Some(h), None) => h,
+                (None, Some(d)) => d * 24,
+                (None, None) => 12,
+            };
             let role = (!role.is_empty()).then_some(role);
             println!(
                 "{}",

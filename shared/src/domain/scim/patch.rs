@@ -31,6 +31,10 @@ pub trait Attributes {
 
     /// Whether `attribute` is multi-valued.
     fn multi_valued(&self, attribute: &str) -> bool;
+
+    /// The canonical URN of the extension schema `urn` (any case), whose object a path
+    /// may name as a whole; `None` if there is no such extension.
+    fn extension(&self, urn: &str) -> Option<&'static str>;
 }
 
 /// An operation.
@@ -159,6 +163,9 @@ fn pathless(
 ) -> Result<(), PatchError> {
     if let (true, Value::Object(inner)) = (is_schema_urn(key), value) {
         for (k, v) in inner {
+            if k == "schemas" {
+                continue;
+            }
             let path = parse_path(&format!("{key}:{k}"), attributes)?;
             edit(kind, &path, Some(v.clone()), resource, attributes)?;
         }
@@ -195,6 +202,15 @@ fn is_schema_urn(s: &str) -> bool {
 fn parse_path(text: &str, attributes: &dyn Attributes) -> Result<Path, PatchError> {
     let unknown = || refuse("invalidPath", format!("Unknown attribute path `{text}`"));
     let text = text.trim();
+    if let Some(urn) = attributes.extension(text) {
+        // An extension's object as a whole.
+        return Ok(Path {
+            container: None,
+            attribute: urn,
+            filter: None,
+            sub: None,
+        });
+    }
     // A schema URN prefix: everything up to the last ':' before the attribute.
     let (schema, rest) = match text.to_ascii_lowercase().starts_with("urn:") {
         true => {
@@ -494,6 +510,10 @@ mod tests {
         fn multi_valued(&self, attribute: &str) -> bool {
             attribute == "emails"
         }
+
+        fn extension(&self, urn: &str) -> Option<&'static str> {
+            urn.eq_ignore_ascii_case(ENTERPRISE).then_some(ENTERPRISE)
+        }
     }
 
     fn patched(start: Value, ops: Value) -> Result<Value, PatchError> {
@@ -567,6 +587,28 @@ mod tests {
             out["name"],
             json!({"givenName": "Bo", "familyName": "Lee"}),
             "a complex value sets the sub-attributes it names"
+        );
+    }
+
+    #[test]
+    fn an_extension_is_added_replaced_and_removed_as_a_whole() {
+        let out = patched(
+            json!({"userName": "ann"}),
+            json!([{"op": "add", "path": ENTERPRISE, "value": {"employeeNumber": "7"}}]),
+        )
+        .unwrap();
+        assert_eq!(out[ENTERPRISE], json!({"employeeNumber": "7"}));
+        let out = patched(out, json!([{"op": "remove", "path": ENTERPRISE}])).unwrap();
+        assert_eq!(out, json!({"userName": "ann"}));
+        let out = patched(
+            out,
+            json!([{"op": "remove", "path": format!("{ENTERPRISE}:employeeNumber")}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({"userName": "ann"}),
+            "removing what is absent succeeds"
         );
     }
 

@@ -247,6 +247,12 @@ impl Attributes for UserAttributes {
     fn multi_valued(&self, attribute: &str) -> bool {
         Self::attribute(attribute).is_some_and(|a| a.multi)
     }
+
+    fn extension(&self, urn: &str) -> Option<&'static str> {
+        [ACCESS_USER, ENTERPRISE_USER]
+            .into_iter()
+            .find(|u| u.eq_ignore_ascii_case(urn))
+    }
 }
 
 fn attribute_json(a: &Attribute) -> Value {

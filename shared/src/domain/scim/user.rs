@@ -42,6 +42,13 @@ pub struct ScimProfile {
     /// `externalId`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// `displayName`, as sent (the user's `name` shows it while unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `active` as sent; `None`: not sent (the user is active, and SCIM shows no
+    /// `active` until it is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
     /// `name.formatted`, as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub formatted: Option<String>,
@@ -76,8 +83,9 @@ pub struct ScimUser {
     pub active: Option<bool>,
     /// Card numbers (the access extension).
     pub cards: Vec<String>,
-    /// PINs (the access extension).
-    pub pins: Vec<String>,
+    /// PINs (the access extension); `None`: not sent, the stored ones are kept (they
+    /// are never returned, so a client that sends back what it read cannot send them).
+    pub pins: Option<Vec<String>>,
     /// `roleId`.
     pub role_id: Option<String>,
     /// `userType`.
@@ -132,8 +140,15 @@ pub fn flag(value: &Value) -> Option<bool> {
 }
 
 fn numbers(obj: Option<&Map<String, Value>>, name: &str) -> Result<Vec<String>, UserError> {
+    Ok(sent_numbers(obj, name)?.unwrap_or_default())
+}
+
+fn sent_numbers(
+    obj: Option<&Map<String, Value>>,
+    name: &str,
+) -> Result<Option<Vec<String>>, UserError> {
     let Some(v) = obj.and_then(|o| member(o, name)) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let items = match v {
         Value::Array(items) => items.clone(),
@@ -160,7 +175,7 @@ fn numbers(obj: Option<&Map<String, Value>>, name: &str) -> Result<Vec<String>, 
             out.push(s);
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 fn emails(obj: &Map<String, Value>) -> Result<Vec<Email>, UserError> {
@@ -281,6 +296,8 @@ impl ScimUser {
             profile: ScimProfile {
                 user_name,
                 external_id: text(obj, "externalId", MAX_TEXT_CHARS)?,
+                display_name: display,
+                active,
                 formatted,
                 given_name,
                 family_name,
@@ -290,7 +307,7 @@ impl ScimUser {
             email,
             active,
             cards: numbers(access, "cards")?,
-            pins: numbers(access, "pins")?,
+            pins: sent_numbers(access, "pins")?,
             role_id: access_text("roleId")?,
             user_type: access_text("userType")?,
             info: access_text("info")?,
@@ -348,7 +365,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(u.cards, ["4711", "4712"]);
-        assert_eq!(u.pins, ["1234"]);
+        assert_eq!(u.pins, Some(vec!["1234".to_owned()]));
         assert_eq!(u.role_id.as_deref(), Some("r"));
     }
 

@@ -39,6 +39,7 @@ use crate::domain::{Identifier, LinkId, Timestamp, UserInput};
 use crate::service::known::Known;
 use crate::service::names::{committed, forget};
 use crate::store::read::Key;
+use crate::store::records::UserRecord;
 use crate::store::units::UnitFate;
 use crate::store::{Store, StoreError};
 
@@ -52,8 +53,37 @@ pub async fn upsert_users(
     deadline: Deadline,
     items: Vec<UserInput>,
 ) -> Result<Vec<ItemOutcome>, StoreError> {
+    let done = upsert_detailed(store, limits, actor, deadline, items, Vec::new()).await?;
+    Ok(done.into_iter().map(|u| u.outcome).collect())
+}
+
+/// What became of one item, in more detail than its answer.
+#[derive(Clone, Debug)]
+pub struct Upserted {
+    /// The item's answer.
+    pub outcome: ItemOutcome,
+    /// The user as written, when it was.
+    pub record: Option<UserRecord>,
+    /// The identifiers another user holds (`number_taken_by_another_identifier`).
+    pub taken: BTreeSet<Identifier>,
+}
+
+/// [`upsert_users`] with what the caller already read (`known`: users by id, `None` for
+/// an id known to be free), and each item's written record and taken identifiers: the
+/// SCIM service writes one user it has just read, or one new one, without reading it
+/// again.
+pub async fn upsert_detailed(
+    store: &Store,
+    limits: &Limits,
+    actor: &str,
+    deadline: Deadline,
+    items: Vec<UserInput>,
+    known_users: Vec<(LinkId, Option<UserRecord>)>,
+) -> Result<Vec<Upserted>, StoreError> {
     let n = items.len();
     let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; n];
+    let mut records: Vec<Option<UserRecord>> = vec![None; n];
+    let mut taken: HashMap<usize, BTreeSet<Identifier>> = HashMap::new();
     let mut rejected: Vec<(usize, UserInput, ExtendedInfo)> = Vec::new();
     let mut pending = Vec::with_capacity(n);
     for (index, input) in items.into_iter().enumerate() {
@@ -72,6 +102,7 @@ pub async fn upsert_users(
         },
     };
     let mut known = Known::default();
+    known.users.extend(known_users);
     let mut wrote_any = false;
     let mut backoff = Backoff::default();
     while !pending.is_empty() {
@@ -103,6 +134,7 @@ pub async fn upsert_users(
             match fate {
                 UnitFate::Applied => {
                     wrote_any = true;
+                    records[w.item.index] = Some(w.record.clone());
                     committed(&mut known, w.id, Some(w.record), &w.change);
                     outcomes[w.item.index] = Some(w.success);
                 }
@@ -123,9 +155,18 @@ pub async fn upsert_users(
                 }
             }
         }
+        let failed: HashMap<usize, BTreeSet<Identifier>> = claim_failures
+            .iter()
+            .map(|(w, idents)| (w.item.index, idents.clone()))
+            .collect();
         for (w, outcome) in run.verify_claims(claim_failures, &mut known).await {
             match outcome {
                 Some(final_info) => {
+                    if final_info == ExtendedInfo::NumberTakenByAnotherIdentifier
+                        && let Some(idents) = failed.get(&w.item.index)
+                    {
+                        taken.insert(w.item.index, idents.clone());
+                    }
                     outcomes[w.item.index] =
                         Some(ItemOutcome::upsert(w.failure_link, final_info, w.has_dup));
                 }
@@ -151,7 +192,14 @@ pub async fn upsert_users(
         .await;
     Ok(outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| ItemOutcome::upsert(None, ExtendedInfo::NotProcessed, false)))
+        .zip(records)
+        .enumerate()
+        .map(|(i, (o, record))| Upserted {
+            outcome: o
+                .unwrap_or_else(|| ItemOutcome::upsert(None, ExtendedInfo::NotProcessed, false)),
+            record,
+            taken: taken.remove(&i).unwrap_or_default(),
+        })
         .collect())
 }
 
