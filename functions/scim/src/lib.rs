@@ -16,11 +16,12 @@ use shared::http::dialect::scim::{Scim, ScimAnswer};
 use shared::http::error::RequestError;
 use shared::http::pipeline::{Endpoint, Failure};
 use shared::http::scim::{
-    Projection, Query, Route, base_url, list_of, refuse, route, schemas, service_provider_config,
-    user_page, user_resource, user_resource_type,
+    Projection, Query, Route, base_url, bulk_request, bulk_response, list_of, refuse, route,
+    schemas, service_provider_config, user_page, user_resource, user_resource_type,
 };
 use shared::http::web;
 use shared::service::scim::{self as users, ScimFailure, etag, if_match};
+use shared::service::scim_bulk;
 use shared::store::records::UserRecord;
 
 const DISCOVERY: Endpoint<Scim> = Endpoint::reading("scim_discovery");
@@ -31,6 +32,7 @@ const CREATE_USER: Endpoint<Scim> = Endpoint::new("scim_create_user");
 const REPLACE_USER: Endpoint<Scim> = Endpoint::new("scim_replace_user");
 const PATCH_USER: Endpoint<Scim> = Endpoint::new("scim_patch_user");
 const DELETE_USER: Endpoint<Scim> = Endpoint::new("scim_delete_user");
+const BULK: Endpoint<Scim> = Endpoint::new("scim_bulk");
 
 /// Handles one request; every answer, refusals included, is SCIM.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
@@ -81,7 +83,26 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             )
             .await
         }
-        Route::Bulk => refused(app, &req, refuse(501, None, "Bulk is not available yet")).await,
+        Route::Bulk => {
+            Box::pin(BULK.serve(
+                app,
+                &req,
+                |req, _| bulk_request(req, &app.config.limits),
+                |who, bulk, deadline| async move {
+                    let done = scim_bulk::run(
+                        &app.store,
+                        &app.config.limits,
+                        &who.subject,
+                        deadline,
+                        bulk.operations,
+                        bulk.fail_on_errors,
+                    )
+                    .await?;
+                    Ok(ScimAnswer::ok(bulk_response(&done, base)))
+                },
+            ))
+            .await
+        }
         Route::GetUser(id) => {
             Box::pin(GET_USER.serve(
                 app,

@@ -11,6 +11,7 @@ use crate::domain::scim::filter::ScimFilter;
 use crate::domain::scim::schema::{self, ACCESS_USER, CORE_USER};
 use crate::http::error::RequestError;
 use crate::service::scim::{DEFAULT_COUNT, MAX_COUNT, etag, to_resource};
+use crate::service::scim_bulk::{Done, Method, Operation};
 use crate::store::records::UserRecord;
 
 /// The path every SCIM route starts with.
@@ -136,9 +137,7 @@ pub fn service_provider_config(base: &str, limits: &Limits) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": {"supported": true},
-        // Bulk is not served yet (POST /Bulk answers 501); its limits are those of the
-        // bulk API it will run on.
-        "bulk": {"supported": false, "maxOperations": limits.max_items, "maxPayloadSize": limits.max_body_bytes},
+        "bulk": {"supported": true, "maxOperations": limits.max_items, "maxPayloadSize": limits.max_body_bytes},
         "filter": {"supported": true, "maxResults": MAX_COUNT},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
@@ -494,4 +493,128 @@ mod tests {
         let r = user_resource(&u, "http://h/scim/v2", &sub);
         assert_eq!(r["name"], json!({"formatted": "Ann Lee"}));
     }
+}
+
+/// The schema of BulkRequests.
+pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+/// The schema of BulkResponses.
+pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+
+/// A BulkRequest, read.
+#[derive(Clone, Debug)]
+pub struct BulkRequest {
+    /// The operations, in order.
+    pub operations: Vec<Operation>,
+    /// `failOnErrors`.
+    pub fail_on_errors: Option<usize>,
+}
+
+/// Reads `POST /Bulk`: over the body limit (`maxPayloadSize`) or the item limit
+/// (`maxOperations`) it is a 413; a body that is not a BulkRequest a 400. An operation
+/// that cannot run (an unknown method, a bad path) fails on its own in the answer.
+pub fn bulk_request(req: &Request, limits: &Limits) -> Result<BulkRequest, RequestError> {
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > limits.max_body_bytes {
+        return Err(refuse(
+            413,
+            None,
+            format!(
+                "The payload is larger than maxPayloadSize ({} bytes)",
+                limits.max_body_bytes
+            ),
+        ));
+    }
+    let syntax = |detail: &str| refuse(400, Some("invalidSyntax"), detail.to_owned());
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| syntax("The body is not valid JSON"))?;
+    let Value::Object(obj) = value else {
+        return Err(syntax("A BulkRequest must be a JSON object"));
+    };
+    let ops = obj
+        .get("Operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| syntax("A BulkRequest needs a list of Operations"))?;
+    if ops.len() > limits.max_items {
+        return Err(refuse(
+            413,
+            None,
+            format!("More than maxOperations ({}) operations", limits.max_items),
+        ));
+    }
+    let fail_on_errors = match obj.get("failOnErrors") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|n| *n >= 1)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    refuse(
+                        400,
+                        Some("invalidValue"),
+                        "`failOnErrors` must be a positive integer",
+                    )
+                })?,
+        ),
+    };
+    let text =
+        |o: &Map<String, Value>, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+    let operations = ops
+        .iter()
+        .map(|op| {
+            let empty = Map::new();
+            let o = op.as_object().unwrap_or(&empty);
+            let method_text = text(o, "method").unwrap_or_default();
+            let method = match method_text.to_ascii_uppercase().as_str() {
+                "POST" => Some(Method::Post),
+                "PUT" => Some(Method::Put),
+                "PATCH" => Some(Method::Patch),
+                "DELETE" => Some(Method::Delete),
+                _ => None,
+            };
+            Operation {
+                method,
+                method_text,
+                bulk_id: text(o, "bulkId"),
+                path: text(o, "path").unwrap_or_default(),
+                data: o.get("data").cloned(),
+                version: text(o, "version"),
+            }
+        })
+        .collect();
+    Ok(BulkRequest {
+        operations,
+        fail_on_errors,
+    })
+}
+
+/// The BulkResponse of the operations processed.
+pub fn bulk_response(done: &[Done], base: &str) -> Value {
+    let ops: Vec<Value> = done
+        .iter()
+        .map(|d| {
+            let mut o = json!({"method": d.method, "status": d.status.to_string()});
+            if let Some(b) = &d.bulk_id {
+                o["bulkId"] = json!(b);
+            }
+            if let Some(id) = d.id.filter(|_| !d.is_error()) {
+                o["location"] = json!(format!("{base}/Users/{id}"));
+            }
+            if let Some(r) = &d.record {
+                o["version"] = json!(etag(r));
+            }
+            if let Some((scim_type, detail)) = &d.error {
+                let mut e = json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                    "status": d.status.to_string(),
+                    "detail": detail,
+                });
+                if let Some(t) = scim_type {
+                    e["scimType"] = json!(t);
+                }
+                o["response"] = e;
+            }
+            o
+        })
+        .collect();
+    json!({"schemas": [BULK_RESPONSE], "Operations": ops})
 }

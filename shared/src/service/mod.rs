@@ -8,4 +8,5 @@ pub(crate) mod names;
 pub mod read;
 pub mod removal;
 pub mod scim;
+pub mod scim_bulk;
 pub mod upsert;

@@ -28,7 +28,7 @@ use crate::domain::{
 use crate::service::filter_plan::Scope;
 use crate::service::read::{ListError, Listing, MAX_LIMIT, list_users};
 use crate::service::removal::{Removal, RemovalOutcome, apply_removal};
-use crate::service::upsert::upsert_detailed;
+use crate::service::upsert::{Upserted, upsert_detailed};
 use crate::store::read::Key;
 use crate::store::records::{StoredFactor, UserRecord};
 use crate::store::{Store, StoreError};
@@ -175,6 +175,11 @@ pub async fn write(
     let Some(done) = done.pop() else {
         return Err(ScimFailure::Unavailable);
     };
+    outcome_of(done, limits)
+}
+
+/// The user an upsert item wrote, or why it did not.
+pub fn outcome_of(done: Upserted, limits: &Limits) -> Result<UserRecord, ScimFailure> {
     match (done.outcome.info, done.record) {
         (ExtendedInfo::Created | ExtendedInfo::Updated, Some(record)) => Ok(record),
         (ExtendedInfo::NumberTakenByAnotherIdentifier, _) => {

@@ -455,3 +455,115 @@ async fn discovery_documents_and_bad_requests_answer_in_scim() {
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["scimType"], "invalidSyntax");
 }
+
+#[tokio::test]
+async fn bulk_runs_operations_in_order_with_bulk_id_references_batched() {
+    let app = TestApp::new().await;
+    let (_, _, existing) = app
+        .scim(
+            "POST",
+            "/Users",
+            Some(&json!({"schemas": [CORE], "userName": "old.one"})),
+        )
+        .await;
+    let old = existing["id"].as_str().unwrap().to_owned();
+    let mut ops: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"method": "POST", "bulkId": format!("b{i}"), "path": "/Users",
+                   "data": {"schemas": [CORE], "userName": format!("bulk.{i}"),
+                            "emails": [{"value": format!("bulk.{i}@x.io"), "type": "work"}]}})
+        })
+        .collect();
+    ops.push(json!({"method": "PATCH", "path": "/Users/bulkId:b3",
+                    "data": patch(json!([{"op": "replace", "path": "active", "value": false}]))}));
+    ops.push(json!({"method": "PUT", "path": format!("/Users/{old}"),
+                    "data": {"schemas": [CORE], "userName": "old.one", "displayName": "Renamed"}}));
+    ops.push(json!({"method": "DELETE", "path": "/Users/bulkId:b4"}));
+    ops.push(json!({"method": "POST", "bulkId": "dup", "path": "/Users",
+                    "data": {"schemas": [CORE], "userName": "BULK.0"}}));
+    ops.push(json!({"method": "PATCH", "path": "/Users/bulkId:nowhere", "data": patch(json!([]))}));
+    ops.push(json!({"method": "GET", "path": "/Users"}));
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                      "Operations": ops});
+    let before = app.calls.snapshot();
+    let (status, _, answer) = app.scim("POST", "/Bulk", Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let calls = app.calls_since(&before);
+    let results = answer["Operations"].as_array().unwrap();
+    assert_eq!(results.len(), 156);
+    assert!(
+        results[..150].iter().all(|r| r["status"] == "201"),
+        "{answer}"
+    );
+    assert_eq!(results[0]["bulkId"], "b0");
+    assert!(
+        results[0]["location"]
+            .as_str()
+            .unwrap()
+            .contains("/scim/v2/Users/")
+    );
+    assert_eq!(results[150]["status"], "200", "{}", results[150]);
+    assert_eq!(results[151]["status"], "200");
+    assert_eq!(results[152]["status"], "204");
+    assert_eq!(results[153]["status"], "409");
+    assert_eq!(results[153]["response"]["scimType"], "uniqueness");
+    assert_eq!(results[154]["status"], "409");
+    assert_eq!(results[155]["status"], "400");
+    // Two waves (the creates, then the operations on created users), not one round trip
+    // per operation.
+    let transactions = calls.get("TransactWriteItems");
+    assert!(transactions <= 12, "{calls}");
+    let id3 = results[3]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(!app.user(&id3).await.unwrap().active);
+    let id4 = results[4]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(app.user(&id4).await.unwrap().deleted_at.is_some());
+    assert_eq!(app.user(&old).await.unwrap().name, "Renamed");
+}
+
+#[tokio::test]
+async fn bulk_stops_after_fail_on_errors_and_refuses_oversized_requests() {
+    let app = TestApp::with(api_tests::Options {
+        vars: vec![("MAX_ITEMS_PER_REQUEST", "5".into())],
+        ..Default::default()
+    })
+    .await;
+    let post = |name: &str| {
+        json!({"method": "POST", "bulkId": name, "path": "/Users",
+               "data": {"schemas": [CORE], "userName": name}})
+    };
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                      "failOnErrors": 1,
+                      "Operations": [post("a"), post("A"), post("c")]});
+    let (status, _, answer) = app.scim("POST", "/Bulk", Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let results = answer["Operations"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        2,
+        "stopped after the first failure: {answer}"
+    );
+    assert_eq!(results[1]["status"], "409");
+    let (_, _, c) = app
+        .scim("GET", &filter_path("userName eq \"c\""), None)
+        .await;
+    assert_eq!(
+        c["totalResults"], 0,
+        "the operation after the stop did not run"
+    );
+    let many = json!({"Operations": (0..6).map(|i| post(&format!("m{i}"))).collect::<Vec<_>>()});
+    let (status, _, err) = app.scim("POST", "/Bulk", Some(&many)).await;
+    assert_eq!(status, 413, "{err}");
+    assert_eq!(err["status"], "413");
+}
