@@ -16,8 +16,8 @@ use shared::http::dialect::scim::{Scim, ScimAnswer};
 use shared::http::error::RequestError;
 use shared::http::pipeline::{Endpoint, Failure};
 use shared::http::scim::{
-    Projection, Query, Route, base_url, bulk_request, bulk_response, list_of, refuse, route,
-    schemas, service_provider_config, user_page, user_resource, user_resource_type,
+    Projection, Query, Route, base_url, bulk_request, bulk_response, check_schemas, list_of,
+    refuse, route, schemas, service_provider_config, user_page, user_resource, user_resource_type,
 };
 use shared::http::web;
 use shared::service::scim::{self as users, ScimFailure, etag, if_match};
@@ -212,7 +212,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             Box::pin(PATCH_USER.serve(
                 app,
                 &req,
-                |req, _| Ok((user_id(&id), json_body(req, app)?)),
+                |req, _| {
+                    let ops = json_body(req, app)?;
+                    check_schemas(&ops)?;
+                    Ok((user_id(&id), ops))
+                },
                 |who, (id, ops), deadline| async move {
                     let id = id.ok_or(Failure::NotFound)?;
                     let existing = users::get(&app.store, id, &deadline)

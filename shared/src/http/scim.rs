@@ -244,6 +244,7 @@ impl Query {
 
     /// From a `.search` body.
     pub fn from_search(body: &Value) -> Result<Self, RequestError> {
+        check_schemas(body)?;
         let Value::Object(obj) = body else {
             return Err(refuse(
                 400,
@@ -257,15 +258,33 @@ impl Query {
             ..Query::default()
         };
         for (k, v) in obj {
-            if k == "schemas" {
-                continue;
+            // Other members (`schemas`, `sortBy`, anything else) are not acted on.
+            let known = [
+                "filter",
+                "startIndex",
+                "count",
+                "attributes",
+                "excludedAttributes",
+            ];
+            if known.contains(&k.as_str()) {
+                q.set(k, v)?;
             }
-            q.set(k, v)?;
         }
         Ok(q)
     }
 
     fn set(&mut self, key: &str, value: &Value) -> Result<(), RequestError> {
+        // A JSON number too large for an integer type arrives as a float: an index
+        // past any end.
+        if key == "startIndex"
+            && let Some(f) = value
+                .as_f64()
+                .filter(|f| value.as_u64().is_none() && *f >= 1.0)
+            && f.fract() == 0.0
+        {
+            self.start_index = usize::MAX;
+            return Ok(());
+        }
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
@@ -288,7 +307,15 @@ impl Query {
                     .map_err(|e| refuse(400, Some("invalidFilter"), e.to_string()))?;
                 self.filter = Some(f);
             }
-            "startIndex" => self.start_index = number(key, &text, 1, usize::MAX)?,
+            "startIndex" => {
+                // Any index past the end is an empty page, however large.
+                let digits = text.trim();
+                let huge = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+                self.start_index = match number(key, digits, 1, usize::MAX) {
+                    Err(_) if huge && digits.trim_start_matches('0').len() > 19 => usize::MAX,
+                    other => other?,
+                };
+            }
             "count" => self.count = number(key, &text, 0, MAX_COUNT)?,
             "attributes" => self.projection.only = names(&text),
             "excludedAttributes" => self.projection.without = names(&text),
@@ -509,6 +536,19 @@ pub struct BulkRequest {
     pub fail_on_errors: Option<usize>,
 }
 
+/// Refuses a SCIM message whose `schemas` is there but is not a list of strings.
+pub fn check_schemas(body: &Value) -> Result<(), RequestError> {
+    match body.get("schemas") {
+        None => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(refuse(
+            400,
+            Some("invalidSyntax"),
+            "`schemas` must be a list of schema URNs",
+        )),
+    }
+}
+
 /// Reads `POST /Bulk`: over the body limit (`maxPayloadSize`) or the item limit
 /// (`maxOperations`) it is a 413; a body that is not a BulkRequest a 400. An operation
 /// that cannot run (an unknown method, a bad path) fails on its own in the answer.
@@ -527,6 +567,7 @@ pub fn bulk_request(req: &Request, limits: &Limits) -> Result<BulkRequest, Reque
     let syntax = |detail: &str| refuse(400, Some("invalidSyntax"), detail.to_owned());
     let value: Value =
         serde_json::from_slice(body).map_err(|_| syntax("The body is not valid JSON"))?;
+    check_schemas(&value)?;
     let Value::Object(obj) = value else {
         return Err(syntax("A BulkRequest must be a JSON object"));
     };
@@ -556,31 +597,35 @@ pub fn bulk_request(req: &Request, limits: &Limits) -> Result<BulkRequest, Reque
                 })?,
         ),
     };
-    let text =
-        |o: &Map<String, Value>, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
-    let operations = ops
-        .iter()
-        .map(|op| {
-            let empty = Map::new();
-            let o = op.as_object().unwrap_or(&empty);
-            let method_text = text(o, "method").unwrap_or_default();
-            let method = match method_text.to_ascii_uppercase().as_str() {
-                "POST" => Some(Method::Post),
-                "PUT" => Some(Method::Put),
-                "PATCH" => Some(Method::Patch),
-                "DELETE" => Some(Method::Delete),
-                _ => None,
-            };
-            Operation {
-                method,
-                method_text,
-                bulk_id: text(o, "bulkId"),
-                path: text(o, "path").unwrap_or_default(),
-                data: o.get("data").cloned(),
-                version: text(o, "version"),
+    let mut operations = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let o = op
+            .as_object()
+            .ok_or_else(|| syntax(&format!("Operations[{i}] is not an object")))?;
+        let text = |k: &str, required: bool| -> Result<Option<String>, RequestError> {
+            match o.get(k) {
+                Some(Value::String(v)) => Ok(Some(v.clone())),
+                None | Some(Value::Null) if !required => Ok(None),
+                _ => Err(syntax(&format!("Operations[{i}].{k} must be a string"))),
             }
-        })
-        .collect();
+        };
+        let method_text = text("method", true)?.unwrap_or_default();
+        let method = match method_text.to_ascii_uppercase().as_str() {
+            "POST" => Some(Method::Post),
+            "PUT" => Some(Method::Put),
+            "PATCH" => Some(Method::Patch),
+            "DELETE" => Some(Method::Delete),
+            _ => None,
+        };
+        operations.push(Operation {
+            method,
+            method_text,
+            bulk_id: text("bulkId", false)?,
+            path: text("path", true)?.unwrap_or_default(),
+            data: o.get("data").cloned(),
+            version: text("version", false)?,
+        });
+    }
     Ok(BulkRequest {
         operations,
         fail_on_errors,
