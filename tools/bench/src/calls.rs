@@ -16,6 +16,12 @@ pub const BULK_PATH: &str = "/api/v1/users/bulk";
 pub const SOFT_DELETE_PATH: &str = "/api/v1/users/bulk/delete";
 /// Route of the filter delete.
 pub const FILTER_PATH: &str = "/api/v1/users";
+/// Route of SCIM Bulk.
+pub const SCIM_BULK_PATH: &str = "/scim/v2/Bulk";
+/// The core SCIM User schema.
+const SCIM_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// The product's SCIM extension (card numbers).
+const SCIM_ACCESS: &str = "urn:bulk-user-api:params:scim:schemas:extension:access:2.0:User";
 
 /// The invocations of one pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,13 +47,20 @@ pub enum Call {
     /// (everything soft-deleted before now) until `remaining: false`; `purged` must
     /// total the pass's users, with no failures.
     Purge,
+    /// `POST /scim/v2/Bulk` with one POST operation per user (its name as `userName`
+    /// and `displayName`, its card in the access extension), one request per 1,000
+    /// users; every operation must answer 201.
+    ScimCreate,
 }
 
 impl Call {
     /// Whether the call is one invocation per request of the population (else it is
     /// repeated until the function says nothing remains).
     pub fn per_request(&self) -> bool {
-        matches!(self, Call::Upsert(_) | Call::HardDelete | Call::SoftDelete)
+        matches!(
+            self,
+            Call::Upsert(_) | Call::HardDelete | Call::SoftDelete | Call::ScimCreate
+        )
     }
 
     /// The event carrying `users` (the request's; unused by a repeated call).
@@ -72,6 +85,9 @@ impl Call {
                 .query(param, value)
                 .to_event(),
             Call::Purge => json!({"purge": true, "retention_days": 0}),
+            Call::ScimCreate => HttpEvent::json("POST", SCIM_BULK_PATH, &scim_bulk_body(users))
+                .bearer(token)
+                .to_event(),
         }
     }
 
@@ -97,9 +113,70 @@ impl Call {
                 return check_filter_delete(&HttpAnswer::from_response(response)?, tally);
             }
             Call::Purge => return check_purge(response, tally),
+            Call::ScimCreate => check_scim_created(&HttpAnswer::from_response(response)?, users)?,
         }
         Ok(false)
     }
+}
+
+/// A SCIM BulkRequest creating `users`.
+pub fn scim_bulk_body(users: &[User]) -> Value {
+    let ops: Vec<Value> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            json!({
+                "method": "POST",
+                "bulkId": format!("u{i}"),
+                "path": "/Users",
+                "data": {
+                    "schemas": [SCIM_USER, SCIM_ACCESS],
+                    "userName": u.name,
+                    "displayName": u.name,
+                    SCIM_ACCESS: {"cards": [u.card]},
+                },
+            })
+        })
+        .collect();
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": ops,
+    })
+}
+
+/// Checks a BulkResponse: a 200 with one `201` per user, in order.
+pub fn check_scim_created(answer: &HttpAnswer, users: &[User]) -> Result<(), WrongAnswer> {
+    if answer.status != 200 {
+        return Err(status(answer));
+    }
+    let results = answer.body["Operations"].as_array().ok_or_else(|| {
+        WrongAnswer::Malformed(format!("no Operations: {}", preview(&answer.body)))
+    })?;
+    if results.len() != users.len() {
+        return Err(WrongAnswer::Count {
+            answered: results.len(),
+            sent: users.len(),
+        });
+    }
+    let mut by_status = BTreeMap::<String, usize>::new();
+    let mut first = None;
+    for (i, (r, u)) in results.iter().zip(users).enumerate() {
+        let status = r["status"].as_str().unwrap_or("<missing>");
+        if status != "201" {
+            *by_status.entry(status.to_owned()).or_default() += 1;
+            first.get_or_insert_with(|| format!("operation {i} ({}): {r}", u.name));
+        }
+    }
+    if by_status.is_empty() {
+        return Ok(());
+    }
+    Err(WrongAnswer::Items {
+        wrong: by_status.values().sum(),
+        sent: users.len(),
+        expected: "201",
+        by_info: by_status,
+        first: first.unwrap_or_default(),
+    })
 }
 
 /// `{"list_items": [...]}` for `users` in `stage`.

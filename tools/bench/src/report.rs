@@ -82,6 +82,9 @@ pub struct PassResult {
     pub samples: Vec<PassSample>,
 }
 
+/// SCIM `/Bulk` creates / the same number of users through the bulk upsert.
+pub const SCIM_BULK_TARGET: f64 = 1.3;
+
 impl PassResult {
     /// A pass with no samples yet.
     pub fn new(function: &str, scenario: &str, pass: &str, items: usize, floor: &str) -> Self {
@@ -342,6 +345,16 @@ impl Report {
         o
     }
 
+    /// The SCIM `/Bulk` create pass and the upsert create pass of as many users in one
+    /// request, when both ran.
+    fn scim_versus_upsert(&self) -> Option<(&PassResult, &PassResult)> {
+        let scim = self.passes.iter().find(|p| p.function == "scim")?;
+        let upsert = self.passes.iter().find(|p| {
+            p.function == "upsert-users" && p.pass == "create" && p.items == scim.items
+        })?;
+        Some((scim, upsert))
+    }
+
     fn targets(&self, o: &mut String) {
         let _ = writeln!(o, "## Targets\n");
         let _ = writeln!(
@@ -369,6 +382,31 @@ impl Report {
                 p.floor,
                 p.ratio(),
                 p.paired_ratio()
+            );
+        }
+        if let Some((scim, upsert)) = self.scim_versus_upsert() {
+            let r = ratio(scim.function_median(), upsert.function_median());
+            let paired: Vec<f64> = scim
+                .samples
+                .iter()
+                .zip(&upsert.samples)
+                .map(|(a, b)| ratio(a.function.elapsed, b.function.elapsed))
+                .collect();
+            let verdict = if r <= SCIM_BULK_TARGET {
+                "met"
+            } else {
+                "**missed**"
+            };
+            let _ = writeln!(
+                o,
+                "| {} {}, {} / {} {} of the same number of users (function / function) | {:.2}× ({:.2}×) | ≤ {SCIM_BULK_TARGET:.1}× | {verdict} |",
+                scim.function,
+                scim.pass,
+                scim.scenario,
+                upsert.function,
+                upsert.pass,
+                r,
+                median(&paired)
             );
         }
         let per_request: Vec<&PassResult> =

@@ -77,8 +77,22 @@ pub static CLEANUP: Function = Function {
     timeout: Duration::from_secs(330),
     scheduled: Some((Duration::from_secs(300), "5000")),
 };
+/// `POST /scim/v2/Bulk`.
+pub static SCIM: Function = Function {
+    binary: "scim",
+    done: "scim_bulk done",
+    timeout: Duration::from_secs(60),
+    scheduled: None,
+};
 /// Every function measured, in report order.
-pub static FUNCTIONS: [&Function; 5] = [&UPSERT, &DELETE, &SOFT_DELETE, &FILTER_DELETE, &CLEANUP];
+pub static FUNCTIONS: [&Function; 6] = [
+    &UPSERT,
+    &DELETE,
+    &SOFT_DELETE,
+    &FILTER_DELETE,
+    &CLEANUP,
+    &SCIM,
+];
 
 /// A table of a group, by its role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -345,7 +359,44 @@ pub fn upsert_repetition(rep: usize) -> Group {
             .checks
             .push(Check::StoredItem(Table::FloorB));
     }
+    group.passes.push(scim_bulk_pass(&Rc::new(Population::new(
+        rep as u32 * 10 + 3,
+        SCIM_BULK_USERS,
+        PER_REQUEST,
+    ))));
     group
+}
+
+/// Users of the SCIM `/Bulk` pass: one BulkRequest of 1,000 creates.
+pub const SCIM_BULK_USERS: usize = 1000;
+
+/// 1,000 users created through SCIM `/Bulk`, judged against the upsert's create pass of
+/// 1,000 users of the same repetition (the same shape of users through
+/// `POST /api/v1/users/bulk`), with the upsert create's floors beside.
+fn scim_bulk_pass(users: &Rc<Population>) -> Pass {
+    use {
+        FloorOp::*,
+        Table::{FloorA, FloorB},
+    };
+    Pass {
+        name: "SCIM /Bulk create",
+        function: &SCIM,
+        scenario: users.label.clone(),
+        users: users.clone(),
+        seeded: false,
+        call: Call::ScimCreate,
+        floor: vec![
+            vec![FloorStep::second("(a) BatchWrite", BatchWrite, FloorA)],
+            vec![FloorStep::judged(
+                "(b) BatchGet+BatchWrite",
+                ReadThenWrite(Expect::None),
+                FloorB,
+            )],
+        ],
+        checks: Vec::new(),
+        target_ratio: None,
+        per_request_peak: true,
+    }
 }
 
 /// The upsert warm-up: DynamoDB Local is a JVM and runs slowly until it has compiled
@@ -535,7 +586,7 @@ mod tests {
                     for s in phase {
                         assert_eq!(
                             s.op.writes_stored(),
-                            matches!(p.call, Call::Upsert(_)),
+                            matches!(p.call, Call::Upsert(_) | Call::ScimCreate),
                             "{} {}",
                             p.name,
                             s.label
@@ -567,6 +618,7 @@ mod tests {
                 ("update", "1000 users, 1 request of 1000"),
                 ("create", "10000 users, 10 requests of 1000"),
                 ("update", "10000 users, 10 requests of 1000"),
+                ("SCIM /Bulk create", "1000 users, 1 request of 1000"),
             ]
         );
         let create = g.passes[0].result();
