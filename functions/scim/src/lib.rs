@@ -8,6 +8,7 @@ use http::header::{ETAG, LOCATION};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::Value;
 use shared::app::App;
+use shared::deadline::Deadline;
 use shared::domain::LinkId;
 use shared::domain::scim::patch;
 use shared::domain::scim::schema::UserAttributes;
@@ -180,29 +181,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 &req,
                 |req, _| Ok((user_id(&id), scim_user(&json_body(req, app)?)?)),
                 |who, (id, user), deadline| async move {
-                    let id = id.ok_or(Failure::NotFound)?;
-                    let existing = users::get(&app.store, id, &deadline)
-                        .await
-                        .map_err(failure)?;
-                    check_version(precondition.as_deref(), &existing)?;
-                    let limits = &app.config.limits;
-                    let written = users::write(
-                        &app.store,
-                        limits,
-                        &who.subject,
-                        deadline,
-                        id,
-                        &user,
-                        Some(existing),
-                    )
-                    .await
-                    .map_err(failure)?;
-                    Ok(resource(
-                        &written,
-                        base,
-                        &Projection::default(),
-                        StatusCode::OK,
-                    ))
+                    let when = precondition.as_deref();
+                    rewrite(app, &who.subject, deadline, id, when, base, |_| Ok(user)).await
                 },
             ))
             .await
@@ -218,33 +198,15 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                     Ok((user_id(&id), ops))
                 },
                 |who, (id, ops), deadline| async move {
-                    let id = id.ok_or(Failure::NotFound)?;
-                    let existing = users::get(&app.store, id, &deadline)
-                        .await
-                        .map_err(failure)?;
-                    check_version(precondition.as_deref(), &existing)?;
-                    let mut edited = users::to_resource(&existing, true);
-                    patch::apply(&ops, &mut edited, &UserAttributes)
-                        .map_err(|e| Failure::Refused(refuse(400, Some(e.scim_type), e.detail)))?;
-                    let user = scim_user(&Value::Object(edited)).map_err(Failure::Refused)?;
-                    let limits = &app.config.limits;
-                    let written = users::write(
-                        &app.store,
-                        limits,
-                        &who.subject,
-                        deadline,
-                        id,
-                        &user,
-                        Some(existing),
-                    )
+                    let when = precondition.as_deref();
+                    rewrite(app, &who.subject, deadline, id, when, base, |existing| {
+                        let mut edited = users::to_resource(existing, true);
+                        patch::apply(&ops, &mut edited, &UserAttributes).map_err(|e| {
+                            Failure::Refused(refuse(400, Some(e.scim_type), e.detail))
+                        })?;
+                        scim_user(&Value::Object(edited)).map_err(Failure::Refused)
+                    })
                     .await
-                    .map_err(failure)?;
-                    Ok(resource(
-                        &written,
-                        base,
-                        &Projection::default(),
-                        StatusCode::OK,
-                    ))
                 },
             ))
             .await
@@ -266,6 +228,44 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
     };
     Ok(response)
+}
+
+/// A PUT or PATCH: the live user `id` is read, checked against `If-Match`, edited into
+/// the user `user_of` makes of it, and written at the version read (one read, one
+/// conditional write).
+async fn rewrite(
+    app: &App,
+    actor: &str,
+    deadline: Deadline,
+    id: Option<LinkId>,
+    precondition: Option<&str>,
+    base: &str,
+    user_of: impl FnOnce(&UserRecord) -> Result<ScimUser, Failure>,
+) -> Result<ScimAnswer, Failure> {
+    let id = id.ok_or(Failure::NotFound)?;
+    let existing = users::get(&app.store, id, &deadline)
+        .await
+        .map_err(failure)?;
+    check_version(precondition, &existing)?;
+    let user = user_of(&existing)?;
+    let limits = &app.config.limits;
+    let written = users::write(
+        &app.store,
+        limits,
+        actor,
+        deadline,
+        id,
+        &user,
+        Some(existing),
+    )
+    .await
+    .map_err(failure)?;
+    Ok(resource(
+        &written,
+        base,
+        &Projection::default(),
+        StatusCode::OK,
+    ))
 }
 
 /// A discovery document (static once built), for an administrator.

@@ -45,6 +45,21 @@ fn patch(ops: Value) -> Value {
     json!({"schemas": [PATCH_OP], "Operations": ops})
 }
 
+/// `PATCH /Users/{id}` with these operations: status and body.
+async fn patch_user(app: &TestApp, id: &str, ops: Value) -> (u16, Value) {
+    let (status, _, body) = app
+        .scim("PATCH", &format!("/Users/{id}"), Some(&patch(ops)))
+        .await;
+    (status, body)
+}
+
+/// `GET /Users?filter=<filter>`: the ListResponse.
+async fn find(app: &TestApp, filter: &str) -> Value {
+    let (status, _, body) = app.scim("GET", &filter_path(filter), None).await;
+    assert_eq!(status, 200, "{filter}: {body}");
+    body
+}
+
 #[tokio::test]
 async fn entra_id_provisions_disables_and_deletes_a_user() {
     let app = TestApp::new().await;
@@ -96,36 +111,25 @@ async fn entra_id_provisions_disables_and_deletes_a_user() {
 
     // Matching by userName (any case): the claim, then the user.
     let before = app.calls.snapshot();
-    let (_, _, found) = app
-        .scim(
-            "GET",
-            &filter_path(&format!("userName eq \"{}\"", name.to_uppercase())),
-            None,
-        )
-        .await;
+    let found = find(&app, &format!("userName eq \"{}\"", name.to_uppercase())).await;
     assert_eq!(found["totalResults"], 1, "{found}");
     assert_eq!(found["Resources"][0]["id"], id.as_str());
     assert_eq!(app.calls_since(&before).to_string(), "BatchGetItem=2");
-    let (_, _, by_mail) = app
-        .scim(
-            "GET",
-            &filter_path(&format!("emails[type eq \"work\"].value eq \"{name}\"")),
-            None,
-        )
-        .await;
+    let by_mail = find(
+        &app,
+        &format!("emails[type eq \"work\"].value eq \"{name}\""),
+    )
+    .await;
     assert_eq!(by_mail["totalResults"], 1, "{by_mail}");
 
     // Disable: Replace with the string "False"; the user stays readable and findable.
     let before = app.calls.snapshot();
-    let (status, _, disabled) = app
-        .scim(
-            "PATCH",
-            &format!("/Users/{id}"),
-            Some(&patch(
-                json!([{"op": "Replace", "path": "active", "value": "False"}]),
-            )),
-        )
-        .await;
+    let (status, disabled) = patch_user(
+        &app,
+        &id,
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    )
+    .await;
     assert_eq!(status, 200, "{disabled}");
     assert_eq!(disabled["active"], false);
     assert_eq!(
@@ -133,41 +137,28 @@ async fn entra_id_provisions_disables_and_deletes_a_user() {
         "BatchGetItem=1 TransactWriteItems=1",
         "a PATCH is one read and one conditional write"
     );
-    let (_, _, inactive) = app
-        .scim(
-            "GET",
-            &filter_path(&format!("userName eq \"{name}\" and active eq false")),
-            None,
-        )
-        .await;
+    let inactive = find(&app, &format!("userName eq \"{name}\" and active eq false")).await;
     assert_eq!(inactive["totalResults"], 1);
     assert!(!app.user(&id).await.unwrap().active);
 
     // The aadOptscim062020 form: lowercase op, no path, dotted keys and a schema URN.
-    let (status, _, renamed) = app
-        .scim(
-            "PATCH",
-            &format!("/Users/{id}"),
-            Some(&patch(json!([{"op": "replace", "value": {
-                "name.givenName": "Anna",
-                "displayName": "Anna Lee",
-                "active": true,
-                format!("{ENTERPRISE}:employeeNumber"): "43",
-            }}]))),
-        )
-        .await;
+    let (status, renamed) = patch_user(
+        &app,
+        &id,
+        json!([{"op": "replace", "value": {
+            "name.givenName": "Anna",
+            "displayName": "Anna Lee",
+            "active": true,
+            format!("{ENTERPRISE}:employeeNumber"): "43",
+        }}]),
+    )
+    .await;
     assert_eq!(status, 200, "{renamed}");
     assert_eq!(renamed["name"]["givenName"], "Anna");
     assert_eq!(renamed["displayName"], "Anna Lee");
     assert_eq!(renamed["active"], true);
     assert_eq!(app.user(&id).await.unwrap().name, "Anna Lee");
-    let (_, _, mail) = app
-        .scim(
-            "PATCH",
-            &format!("/Users/{id}"),
-            Some(&patch(json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "anna@contoso.com"}]))),
-        )
-        .await;
+    let (_, mail) = patch_user(&app, &id, json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "anna@contoso.com"}])).await;
     assert_eq!(mail["emails"][0]["value"], "anna@contoso.com");
     assert_eq!(
         app.user(&id).await.unwrap().email.as_deref(),
@@ -181,13 +172,7 @@ async fn entra_id_provisions_disables_and_deletes_a_user() {
     assert_eq!(status, 404);
     assert_eq!(gone["schemas"], json!([ERROR]));
     assert_eq!(gone["status"], "404");
-    let (_, _, none) = app
-        .scim(
-            "GET",
-            &filter_path(&format!("userName eq \"{name}\"")),
-            None,
-        )
-        .await;
+    let none = find(&app, &format!("userName eq \"{name}\"")).await;
     assert_eq!(none["totalResults"], 0);
     let stored = app.user(&id).await.unwrap();
     assert!(stored.deleted_at.is_some(), "soft-deleted, restorable");
@@ -243,15 +228,12 @@ async fn okta_looks_up_creates_updates_and_deactivates() {
         .await;
     assert_eq!(status, 200, "{put}");
     assert_eq!(put["name"]["familyName"], "Renamed");
-    let (status, _, off) = app
-        .scim(
-            "PATCH",
-            &format!("/Users/{id}"),
-            Some(&patch(
-                json!([{"op": "replace", "value": {"active": false}}]),
-            )),
-        )
-        .await;
+    let (status, off) = patch_user(
+        &app,
+        &id,
+        json!([{"op": "replace", "value": {"active": false}}]),
+    )
+    .await;
     assert_eq!(status, 200, "{off}");
     assert_eq!(off["active"], false);
 
@@ -432,15 +414,12 @@ async fn discovery_documents_and_bad_requests_answer_in_scim() {
         assert_eq!(status, 400, "{err}");
         assert_eq!(err["scimType"], scim_type);
     }
-    let (status, _, err) = app
-        .scim(
-            "PATCH",
-            &format!("/Users/{id}"),
-            Some(&patch(
-                json!([{"op": "add", "path": "nickName", "value": "x"}]),
-            )),
-        )
-        .await;
+    let (status, err) = patch_user(
+        &app,
+        id,
+        json!([{"op": "add", "path": "nickName", "value": "x"}]),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(err["scimType"], "invalidPath");
     let (status, _, err) = app
@@ -555,9 +534,7 @@ async fn bulk_stops_after_fail_on_errors_and_refuses_oversized_requests() {
         "stopped after the first failure: {answer}"
     );
     assert_eq!(results[1]["status"], "409");
-    let (_, _, c) = app
-        .scim("GET", &filter_path("userName eq \"c\""), None)
-        .await;
+    let c = find(&app, "userName eq \"c\"").await;
     assert_eq!(
         c["totalResults"], 0,
         "the operation after the stop did not run"

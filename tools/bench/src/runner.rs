@@ -14,7 +14,7 @@ use tokio::runtime::Runtime;
 use crate::calls::{Call, Tally};
 use crate::contract::{Filter, FilterRequest, Timestamp, UserRecord, keys};
 use crate::error::{BenchError, CheckFailure, WrongAnswer};
-use crate::fixtures::{self, ACTOR, PER_REQUEST, Population, SECRET, User};
+use crate::fixtures::{self, ACTOR, PER_REQUEST, Population, SECRET, Stage, User};
 use crate::floor::{Floor, FloorRun, Item, item_size};
 use crate::floor_ops::Input;
 use crate::invoke::invoke_checked;
@@ -309,8 +309,14 @@ impl Bench {
         let mut runs = vec![FloorRun::default(); steps.len()];
         self.rt.block_on(async {
             let now = Timestamp::now().to_db_string();
-            let stored: Vec<Vec<Item>> = match pass.call {
-                Call::Upsert(stage) if steps.iter().any(|s| s.op.writes_stored()) => pass
+            // The SCIM create writes the same users a bulk create does.
+            let writes = match pass.call {
+                Call::Upsert(stage) => Some(stage),
+                Call::ScimCreate => Some(Stage::Create),
+                _ => None,
+            };
+            let stored: Vec<Vec<Item>> = match writes {
+                Some(stage) if steps.iter().any(|s| s.op.writes_stored()) => pass
                     .users
                     .requests()
                     .map(|users| pass.users.stored_users(users, stage, &now))
