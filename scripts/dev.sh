@@ -40,6 +40,9 @@ cat <<INFO
 
   (the first request compiles the function: allow a few seconds)
 
+  Read it back:  curl http://localhost:$API_PORT/api/v1/users?limit=10 -H "Authorization: Bearer \$TOKEN"
+  SCIM 2.0:      http://localhost:$API_PORT/scim/v2   (the same token as the Bearer "Secret Token")
+
   Add a time profile (prints its id, for time_profile_id):
   AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB AWS_REGION=$AWS_REGION \
     AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local TABLE_NAME=$TABLE_NAME \

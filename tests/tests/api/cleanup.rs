@@ -117,7 +117,15 @@ async fn a_run_cut_short_by_its_deadline_is_finished_by_the_next_run() {
     assert!(first_purged < 1500, "{first}");
     let second = app.cleanup(json!({})).await.unwrap();
     assert_eq!(second["remaining"], false, "{second}");
-    assert_eq!(first_purged + second["purged"].as_u64().unwrap(), 1500);
+    // Every user is purged by one of the runs and none is counted twice. A purge the
+    // first run sent as its deadline came may have applied after it answered: the
+    // first run counts it as failed (not confirmed), and the second no longer finds it.
+    let purged = first_purged + second["purged"].as_u64().unwrap();
+    let unconfirmed = first["failed"].as_u64().unwrap();
+    assert!(
+        purged <= 1500 && purged + unconfirmed >= 1500,
+        "{first} then {second}"
+    );
     for id in ids.iter().step_by(97) {
         assert!(app.user(id).await.is_none());
         assert!(app.number_is_free("card", &format!("due-{id}")).await);
