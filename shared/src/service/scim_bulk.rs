@@ -344,7 +344,10 @@ async fn run_wave(
                 Ok(Target::Ref(x)) if !defined.contains(&x) => {
                     format!("no POST of this request has bulkId `{x}`")
                 }
-                _ => "the operation it refers to failed".into(),
+                Ok(Target::Ref(x)) => format!(
+                    "bulkId `{x}` names no user: its POST failed or comes later in the request"
+                ),
+                _ => "the user it names could not be resolved".into(),
             };
             results[slot] = fail(409, Some("invalidValue"), detail);
             continue;
