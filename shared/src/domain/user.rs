@@ -86,6 +86,25 @@ impl ImageFormat {
     }
 }
 
+/// What the API shows of a stored face image instead of its bytes: `format` (`jpeg`,
+/// `png`), `bytes` and the image's `sha256` (hex), so a client can tell whether it
+/// changed without downloading it. The read API and SCIM show the same.
+pub fn face_description(image: &[u8]) -> serde_json::Map<String, Value> {
+    use sha2::{Digest, Sha256};
+    let sha256: String = Sha256::digest(image)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "format".into(),
+        ImageFormat::of(image).map_or(Value::Null, |f| Value::from(f.as_str())),
+    );
+    out.insert("bytes".into(), Value::from(image.len()));
+    out.insert("sha256".into(), Value::from(sha256));
+    out
+}
+
 /// Longest accepted user name, in characters; keeps name-registry keys far below
 /// DynamoDB's 2048-byte partition-key limit.
 pub const MAX_NAME_CHARS: usize = 256;

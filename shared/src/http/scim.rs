@@ -168,13 +168,7 @@ pub fn user_resource_type(base: &str) -> Value {
 
 /// A ListResponse of `resources`, the whole list.
 pub fn list_of(resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": resources.len(),
-        "itemsPerPage": resources.len(),
-        "startIndex": 1,
-        "Resources": resources,
-    })
+    user_page(resources.len(), 1, resources)
 }
 
 /// `/Schemas`.
@@ -406,7 +400,7 @@ fn project(r: &mut Map<String, Value>, p: &Projection) {
     }
 }
 
-/// A ListResponse page of users.
+/// A ListResponse page: `total` resources in all, these from `start_index` (1-based).
 pub fn user_page(total: usize, start_index: usize, users: Vec<Value>) -> Value {
     json!({
         "schemas": [LIST_RESPONSE],

@@ -142,19 +142,17 @@ pub async fn list_users(
             by_ids(store, &ids, *next, &mut page, deadline).await?
         }
         (QueryPlan::Name(name), start) => {
-            let after = match start {
-                None => None,
-                Some(Position::Name { after }) => *after,
-                Some(_) => return Err(ListError::ForeignPosition),
-            };
+            let after = after(start, |p| match p {
+                Position::Name { after } => Some(*after),
+                _ => None,
+            })?;
             by_name(store, &name, after, &mut page, deadline).await?
         }
         (QueryPlan::Email(email), start) => {
-            let after = match start {
-                None => None,
-                Some(Position::Email { after }) => *after,
-                Some(_) => return Err(ListError::ForeignPosition),
-            };
+            let after = after(start, |p| match p {
+                Position::Email { after } => Some(*after),
+                _ => None,
+            })?;
             by_email(store, &email, after, &mut page, deadline).await?
         }
         (QueryPlan::Scan, start) => {
@@ -175,6 +173,18 @@ pub async fn list_users(
         users: page.users,
         next,
     })
+}
+
+/// The last user a listing by name or e-mail looked at: `None` on the first page; a
+/// position of another plan is foreign.
+fn after(
+    start: &Option<Position>,
+    of_plan: impl Fn(&Position) -> Option<Option<LinkId>>,
+) -> Result<Option<LinkId>, ListError> {
+    match start {
+        None => Ok(None),
+        Some(p) => of_plan(p).ok_or(ListError::ForeignPosition),
+    }
 }
 
 /// The users of a page as they are found, up to its limit and byte budget.

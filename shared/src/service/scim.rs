@@ -23,7 +23,7 @@ use crate::domain::scim::filter::{Attribute, Literal, ScimFilter};
 use crate::domain::scim::schema::{ACCESS_USER, CORE_USER};
 use crate::domain::scim::user::{Email, ScimUser, main_email};
 use crate::domain::{
-    AuthFactorInput, Identifier, ImageFormat, LinkId, NumberKind, Text, UserInput,
+    AuthFactorInput, Identifier, LinkId, NumberKind, Text, UserInput, face_description,
 };
 use crate::service::filter_plan::Scope;
 use crate::service::read::{ListError, Listing, MAX_LIMIT, list_users};
@@ -39,9 +39,6 @@ pub enum ScimFailure {
     /// No such (live) user.
     #[error("User not found")]
     NotFound,
-    /// `If-Match` names another version (412).
-    #[error("The user has changed since version {0} was read")]
-    Stale(String),
     /// A `userName`, card or PIN number another user holds (409 `uniqueness`).
     #[error("{0}")]
     Taken(String),
@@ -226,6 +223,15 @@ pub async fn delete(
     }
 }
 
+/// The user's `userName`: as SCIM wrote it, or its id for a user written only through
+/// the bulk API.
+fn user_name_of(u: &UserRecord) -> std::borrow::Cow<'_, str> {
+    match &u.scim {
+        Some(p) => p.user_name.as_str().into(),
+        None => u.link_id.to_string().into(),
+    }
+}
+
 /// The user as a SCIM User resource, without `meta` (the HTTP layer adds it); `pins`
 /// only with `with_pins` (never in answers: the PATCH of a stored user edits them).
 pub fn to_resource(u: &UserRecord, with_pins: bool) -> Map<String, Value> {
@@ -236,8 +242,7 @@ pub fn to_resource(u: &UserRecord, with_pins: bool) -> Map<String, Value> {
     if let Some(x) = profile.and_then(|p| p.external_id.as_ref()) {
         out.insert("externalId".into(), json!(x));
     }
-    let user_name = profile.map_or_else(|| u.link_id.to_string(), |p| p.user_name.clone());
-    out.insert("userName".into(), json!(user_name));
+    out.insert("userName".into(), json!(user_name_of(u)));
     let mut name = Map::new();
     match profile {
         Some(p) => {
@@ -291,11 +296,7 @@ pub fn to_resource(u: &UserRecord, with_pins: bool) -> Map<String, Value> {
         .auth_factors
         .iter()
         .filter_map(|f| match f {
-            StoredFactor::Face { image } => Some(json!({
-                "format": ImageFormat::of(image).map(|f| f.as_str()),
-                "bytes": image.len(),
-                "sha256": sha256_hex(image),
-            })),
+            StoredFactor::Face { image } => Some(Value::Object(face_description(image))),
             _ => None,
         })
         .collect();
@@ -323,14 +324,6 @@ pub fn to_resource(u: &UserRecord, with_pins: bool) -> Map<String, Value> {
     }
     out.insert("schemas".into(), Value::Array(schemas));
     out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The user's e-mails as SCIM shows them: as SCIM last wrote them, with the main one
@@ -464,6 +457,19 @@ mod tests {
     }
 
     #[test]
+    fn a_filter_compares_user_names_by_lower_case_as_the_claim_does() {
+        let u = record_of(&scim(json!({"schemas": [CORE_USER], "userName": "Änne"})));
+        let f = ScimFilter::parse(r#"userName eq "äNNE""#).unwrap();
+        assert!(Wanted::of(&f).matches(&u));
+        let f = ScimFilter::parse(&format!(r#"id eq "{}""#, u.link_id.uuid().simple())).unwrap();
+        assert!(Wanted::of(&f).matches(&u), "an id in another UUID form");
+        let f = ScimFilter::parse(r#"userName eq "Änne" and userName eq "äNNE""#).unwrap();
+        assert!(!Wanted::of(&f).contradiction);
+        let f = ScimFilter::parse(r#"userName eq "Änne" and userName eq "Bo""#).unwrap();
+        assert!(Wanted::of(&f).contradiction);
+    }
+
+    #[test]
     fn if_match_compares_weakly() {
         let mut u = UserRecord::for_tests(LinkId::new_random(), "Ann", Vec::new());
         u.version = 13;
@@ -545,8 +551,7 @@ impl Wanted {
 
     /// Whether a live user matches every test.
     fn matches(&self, u: &UserRecord) -> bool {
-        let resource = to_resource(u, false);
-        let user_name = resource.get("userName").and_then(Value::as_str);
+        let user_name = user_name_of(u);
         let external_id = u.scim.as_ref().and_then(|p| p.external_id.as_deref());
         let emails = emails_of(u);
         let email = main_email(&emails).map(|e| e.value.as_str());
@@ -554,7 +559,7 @@ impl Wanted {
             && self
                 .user_name
                 .as_deref()
-                .is_none_or(|w| user_name.is_some_and(|n| n.eq_ignore_ascii_case(w)))
+                .is_none_or(|w| user_name.to_lowercase() == w.to_lowercase())
             && self
                 .external_id
                 .as_deref()
@@ -562,7 +567,7 @@ impl Wanted {
             && self
                 .id
                 .as_deref()
-                .is_none_or(|w| w == u.link_id.to_string())
+                .is_none_or(|w| LinkId::parse(w) == Some(u.link_id))
             && self.active.is_none_or(|a| a == u.active)
             && self.email.as_deref().is_none_or(|w| email == Some(w))
     }
@@ -571,7 +576,8 @@ impl Wanted {
 /// Two filter values of one attribute that ask the same (userName ignores case).
 fn same(attribute: Attribute, a: &str, b: &str) -> bool {
     match attribute {
-        Attribute::UserName => a.eq_ignore_ascii_case(b),
+        // As the claim compares it: by lower case.
+        Attribute::UserName => a.to_lowercase() == b.to_lowercase(),
         _ => a == b,
     }
 }

@@ -104,7 +104,6 @@ impl Done {
     fn from_failure(op: &Operation, id: Option<LinkId>, f: &ScimFailure) -> Self {
         let (status, scim_type) = match f {
             ScimFailure::NotFound => (404, None),
-            ScimFailure::Stale(_) => (412, None),
             ScimFailure::Taken(_) => (409, Some("uniqueness")),
             ScimFailure::Invalid { scim_type, .. } => (400, Some(*scim_type)),
             ScimFailure::Unavailable | ScimFailure::Store(_) => (503, None),

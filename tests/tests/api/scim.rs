@@ -53,6 +53,13 @@ async fn patch_user(app: &TestApp, id: &str, ops: Value) -> (u16, Value) {
     (status, body)
 }
 
+/// `POST /Users` of a user with nothing but its `userName`: status and body.
+async fn post_user(app: &TestApp, user_name: &str) -> (u16, Value) {
+    let body = json!({"schemas": [CORE], "userName": user_name});
+    let (status, _, answer) = app.scim("POST", "/Users", Some(&body)).await;
+    (status, answer)
+}
+
 /// `GET /Users?filter=<filter>`: the ListResponse.
 async fn find(app: &TestApp, filter: &str) -> Value {
     let (status, _, body) = app.scim("GET", &filter_path(filter), None).await;
@@ -257,13 +264,7 @@ async fn okta_looks_up_creates_updates_and_deactivates() {
 #[tokio::test]
 async fn a_user_read_by_id_costs_one_request_and_honours_if_match() {
     let app = TestApp::new().await;
-    let (_, _, created) = app
-        .scim(
-            "POST",
-            "/Users",
-            Some(&json!({"schemas": [CORE], "userName": "ifmatch"})),
-        )
-        .await;
+    let (_, created) = post_user(&app, "ifmatch").await;
     let id = created["id"].as_str().unwrap().to_owned();
     let before = app.calls.snapshot();
     let (status, headers, got) = app.scim("GET", &format!("/Users/{id}"), None).await;
@@ -303,29 +304,11 @@ async fn numbers_and_user_names_another_user_holds_are_409_uniqueness() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["scimType"], "uniqueness");
     assert!(body["detail"].as_str().unwrap().contains("4711"), "{body}");
-    let (status, _, ann) = app
-        .scim(
-            "POST",
-            "/Users",
-            Some(&json!({"schemas": [CORE], "userName": "Ann"})),
-        )
-        .await;
+    let (status, ann) = post_user(&app, "Ann").await;
     assert_eq!(status, 201);
-    let (status, _, _) = app
-        .scim(
-            "POST",
-            "/Users",
-            Some(&json!({"schemas": [CORE], "userName": "ANN"})),
-        )
-        .await;
+    let (status, _) = post_user(&app, "ANN").await;
     assert_eq!(status, 409, "userName is unique without regard to case");
-    let (_, _, bo) = app
-        .scim(
-            "POST",
-            "/Users",
-            Some(&json!({"schemas": [CORE], "userName": "Bo"})),
-        )
-        .await;
+    let (_, bo) = post_user(&app, "Bo").await;
     let (status, _, clash) = app
         .scim(
             "PATCH",
@@ -391,13 +374,7 @@ async fn discovery_documents_and_bad_requests_answer_in_scim() {
     let (status, _, body) = app.scim("POST", "/.search", Some(&search)).await;
     assert_eq!(status, 400);
     assert_eq!(body["scimType"], "invalidFilter");
-    let (_, _, created) = app
-        .scim(
-            "POST",
-            "/Users",
-            Some(&json!({"schemas": [CORE], "userName": "patchy"})),
-        )
-        .await;
+    let (_, created) = post_user(&app, "patchy").await;
     let id = created["id"].as_str().unwrap();
     for (body, scim_type) in [
         (json!({"not": "a scim resource"}), "invalidSyntax"),
@@ -431,13 +408,7 @@ async fn discovery_documents_and_bad_requests_answer_in_scim() {
 #[tokio::test]
 async fn bulk_runs_operations_in_order_with_bulk_id_references_batched() {
     let app = TestApp::new().await;
-    let (_, _, existing) = app
-        .scim(
-            "POST",
-            "/Users",
-            Some(&json!({"schemas": [CORE], "userName": "old.one"})),
-        )
-        .await;
+    let (_, existing) = post_user(&app, "old.one").await;
     let old = existing["id"].as_str().unwrap().to_owned();
     let mut ops: Vec<Value> = (0..150)
         .map(|i| {

@@ -7,9 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::domain::ImageFormat;
+use crate::domain::face_description;
 use crate::http::dialect::plain;
 use crate::http::error::RequestError;
 use crate::http::pipeline::Dialect;
@@ -101,18 +100,12 @@ pub fn user_json(u: &UserRecord, faces: bool) -> Value {
             StoredFactor::Card { number } => json!({"type": "card", "number": number}),
             StoredFactor::Pin { number } => json!({"type": "pin", "number": number}),
             StoredFactor::Face { image } => {
-                let digest = Sha256::digest(image);
-                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                let mut face = json!({
-                    "type": "face",
-                    "format": ImageFormat::of(image).map(|f| f.as_str()),
-                    "bytes": image.len(),
-                    "sha256": hex,
-                });
+                let mut face = Map::from_iter([("type".to_owned(), json!("face"))]);
+                face.extend(face_description(image));
                 if faces {
-                    face["image"] = json!(STANDARD.encode(image));
+                    face.insert("image".into(), json!(STANDARD.encode(image)));
                 }
-                face
+                Value::Object(face)
             }
         })
         .collect();

@@ -53,7 +53,7 @@ pub async fn upsert_users(
     deadline: Deadline,
     items: Vec<UserInput>,
 ) -> Result<Vec<ItemOutcome>, StoreError> {
-    let done = upsert_detailed(store, limits, actor, deadline, items, Vec::new()).await?;
+    let done = upsert_all(store, limits, actor, deadline, items, Vec::new(), false).await?;
     Ok(done.into_iter().map(|u| u.outcome).collect())
 }
 
@@ -79,6 +79,20 @@ pub async fn upsert_detailed(
     deadline: Deadline,
     items: Vec<UserInput>,
     known_users: Vec<(LinkId, Option<UserRecord>)>,
+) -> Result<Vec<Upserted>, StoreError> {
+    upsert_all(store, limits, actor, deadline, items, known_users, true).await
+}
+
+/// The upsert; the written records are kept (a copy each) only with `keep_records`, so
+/// that the bulk API's requests do not pay for them.
+async fn upsert_all(
+    store: &Store,
+    limits: &Limits,
+    actor: &str,
+    deadline: Deadline,
+    items: Vec<UserInput>,
+    known_users: Vec<(LinkId, Option<UserRecord>)>,
+    keep_records: bool,
 ) -> Result<Vec<Upserted>, StoreError> {
     let n = items.len();
     let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; n];
@@ -134,7 +148,9 @@ pub async fn upsert_detailed(
             match fate {
                 UnitFate::Applied => {
                     wrote_any = true;
-                    records[w.item.index] = Some(w.record.clone());
+                    if keep_records {
+                        records[w.item.index] = Some(w.record.clone());
+                    }
                     committed(&mut known, w.id, Some(w.record), &w.change);
                     outcomes[w.item.index] = Some(w.success);
                 }
