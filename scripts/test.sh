@@ -25,7 +25,7 @@ log "cargo clippy on shared as the functions build it (without dev-tokens)"
 cargo clippy --locked -p shared --lib -- -D warnings
 
 log "no function can mint tokens (shared's dev-tokens feature is for devctl, tests, bench)"
-for function in upsert-users delete-users delete-or-restore-users delete-users-by-filter cleanup-users; do
+for function in upsert-users delete-users delete-or-restore-users delete-users-by-filter cleanup-users read-users scim; do
   if cargo tree --locked -q -p "$function" -e features -i shared | grep -q dev-tokens; then
     die "$function is built with shared's dev-tokens feature"
   fi

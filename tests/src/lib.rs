@@ -418,6 +418,33 @@ impl TestApp {
         id
     }
 
+    /// Every item of the table, each as its debug text, sorted: two snapshots are equal
+    /// exactly when nothing was written in between.
+    pub async fn snapshot(&self) -> Vec<String> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .raw
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in out.items() {
+                let value = AttributeValue::M(item.clone());
+                items.push(canonical(&value));
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                items.sort();
+                return items;
+            }
+        }
+    }
+
     /// Number of items in the table (users, claims, registries, profiles).
     pub async fn item_count(&self) -> usize {
         let mut n = 0;
@@ -471,6 +498,25 @@ impl Drop for TestApp {
             }
         })
         .join();
+    }
+}
+
+/// An attribute value as text whose maps and sets are sorted (a map's debug text follows
+/// its hash order).
+fn canonical(value: &AttributeValue) -> String {
+    match value {
+        AttributeValue::M(m) => {
+            let sorted: std::collections::BTreeMap<&String, String> =
+                m.iter().map(|(k, v)| (k, canonical(v))).collect();
+            format!("M{sorted:?}")
+        }
+        AttributeValue::L(l) => format!("L{:?}", l.iter().map(canonical).collect::<Vec<_>>()),
+        AttributeValue::Ss(set) => {
+            let mut set = set.clone();
+            set.sort();
+            format!("Ss{set:?}")
+        }
+        other => format!("{other:?}"),
     }
 }
 

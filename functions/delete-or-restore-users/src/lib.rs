@@ -14,20 +14,20 @@ const DELETE_OR_RESTORE: Endpoint<ResultDialect> = Endpoint::new("delete_or_rest
 /// Handles one request; every client mistake is a 4xx `Result` in the negotiated format.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(DELETE_OR_RESTORE
-        .serve(
+        .serve_or_dry_run(
             app,
             &req,
             |req, dialect| {
                 delete_or_restore::parse(req.body().as_ref(), dialect.body, &app.config.limits)
             },
-            |who, input, deadline| async move {
+            |store, who, input, deadline| async move {
                 let removal = if input.deleted {
                     Removal::SoftDelete { state: input.state }
                 } else {
                     Removal::Restore { state: input.state }
                 };
                 let outcomes =
-                    removal::apply_removal(&app.store, &input.ids, removal, &who.subject, deadline)
+                    removal::apply_removal(&store, &input.ids, removal, &who.subject, deadline)
                         .await?;
                 Ok(removal_result(&input.ids, &outcomes, input.deleted))
             },

@@ -13,12 +13,12 @@ const DELETE: Endpoint<Plain> = Endpoint::new("delete");
 /// Handles one request; every client mistake is a 4xx in the endpoint's dialect.
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(DELETE
-        .serve(
+        .serve_or_dry_run(
             app,
             &req,
             |req, _| bulk::link_ids(req.body().as_ref(), &app.config.limits),
-            |who, ids, deadline| async move {
-                Ok(removal::delete_users(&app.store, &ids, &who.subject, deadline).await?)
+            |store, who, ids, deadline| async move {
+                Ok(removal::delete_users(&store, &ids, &who.subject, deadline).await?)
             },
         )
         .await)

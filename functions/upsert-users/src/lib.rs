@@ -14,12 +14,12 @@ const UPSERT: Endpoint<Plain> = Endpoint::new("upsert");
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let limits = &app.config.limits;
     Ok(UPSERT
-        .serve(
+        .serve_or_dry_run(
             app,
             &req,
             |req, _| bulk::upsert_items(req.body().as_ref(), limits),
-            |who, items, deadline| async move {
-                Ok(upsert::upsert_users(&app.store, limits, &who.subject, deadline, items).await?)
+            |store, who, items, deadline| async move {
+                Ok(upsert::upsert_users(&store, limits, &who.subject, deadline, items).await?)
             },
         )
         .await)

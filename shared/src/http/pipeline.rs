@@ -24,9 +24,10 @@ use crate::auth::Principal;
 use crate::deadline::Deadline;
 use crate::http::error::RequestError;
 use crate::http::idempotency;
+use crate::http::query;
 use crate::http::web;
-use crate::store::StoreError;
 use crate::store::calls::CallCounts;
+use crate::store::{Store, StoreError};
 
 /// How one endpoint's answers look. Clients of each endpoint already parse one shape, so
 /// every answer, success or refusal, is rendered by the endpoint's dialect
@@ -96,6 +97,48 @@ impl<D: Dialect> Endpoint<D> {
             writes: false,
             dialect: PhantomData,
         }
+    }
+
+    /// [`Endpoint::serve`] for a bulk endpoint that also answers dry runs
+    /// (`?dry_run=true`): the service is given the store to work on, which for a dry run
+    /// is [`Store::dry_run`]'s copy (it reads the table and writes nothing), and a dry
+    /// run skips the `Idempotency-Key` step (it neither replays nor records an answer).
+    /// A bad `dry_run` value is refused like a bad body, after the caller's check.
+    pub async fn serve_or_dry_run<T, P, S, F>(
+        &self,
+        app: &App,
+        req: &Request,
+        parse: P,
+        service: S,
+    ) -> Response<Body>
+    where
+        P: FnOnce(&Request, &D) -> Result<T, RequestError>,
+        S: FnOnce(Store, Principal, T, Deadline) -> F,
+        F: Future<Output = Result<D::Answer, Failure>>,
+    {
+        // A bad value is refused by `parse` below, before anything could be written.
+        let dry = matches!(query::dry_run(req), Ok(true));
+        let endpoint = Self {
+            operation: self.operation,
+            writes: self.writes && !dry,
+            dialect: PhantomData,
+        };
+        let store = if dry {
+            app.store.dry_run()
+        } else {
+            app.store.clone()
+        };
+        endpoint
+            .serve(
+                app,
+                req,
+                |req, dialect| {
+                    query::dry_run(req)?;
+                    parse(req, dialect)
+                },
+                |who, input, deadline| service(store, who, input, deadline),
+            )
+            .await
     }
 
     /// Runs the pipeline: `parse` reads the request (the dialect tells the body's

@@ -5,7 +5,9 @@ use lambda_http::Request;
 use lambda_http::RequestExt;
 
 use crate::config::{CursorKey, Limits};
-use crate::domain::filter::{Filter, FilterError, FilterRequest, boolean, invalid, query_pairs};
+use crate::domain::filter::{
+    DRY_RUN, Filter, FilterError, FilterRequest, boolean, invalid, query_pairs,
+};
 use crate::domain::{LinkId, Timestamp};
 use crate::http::cursor::{self, Binding};
 use crate::http::error::RequestError;
@@ -72,6 +74,21 @@ fn include(param: &str, value: &str) -> Result<bool, FilterError> {
         "face_images" => Ok(true),
         _ => Err(invalid(param, "expected face_images")),
     }
+}
+
+/// `dry_run=true` on a bulk endpoint: answer what the request would do now, write
+/// nothing (docs/contracts.md#dry-runs). The endpoints' other query parameters are
+/// ignored, as they always were.
+pub fn dry_run(req: &Request) -> Result<bool, RequestError> {
+    let pairs = query_pairs(req.uri().query().unwrap_or_default());
+    let mut found = None;
+    for (k, v) in pairs.iter().filter(|(k, _)| k == DRY_RUN) {
+        if found.is_some() {
+            return Err(invalid(k, "given more than once").into());
+        }
+        found = Some(boolean(k, v.trim())?);
+    }
+    Ok(found.unwrap_or(false))
 }
 
 /// The refusal of a cursor that is not the `next_cursor` of a page of this listing.

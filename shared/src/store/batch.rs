@@ -39,12 +39,24 @@ impl Store {
         deadline: &Deadline,
     ) -> Result<Fetched, StoreError> {
         let mut seen = HashSet::new();
-        let unique: Vec<String> = pks.into_iter().filter(|k| seen.insert(k.clone())).collect();
+        let mut unique: Vec<String> = pks.into_iter().filter(|k| seen.insert(k.clone())).collect();
+        let mut fetched = Fetched::default();
+        if let Some(overlay) = &self.dry {
+            // What the dry run has written is read from it, not from the table.
+            unique.retain(|pk| match overlay.get(pk) {
+                Some(written) => {
+                    if let Some(item) = written {
+                        fetched.items.insert(pk.clone(), item);
+                    }
+                    false
+                }
+                None => true,
+            });
+        }
         let chunks: Vec<Vec<String>> = unique.chunks(READ_CHUNK).map(<[_]>::to_vec).collect();
         let mut results = stream::iter(chunks)
             .map(|chunk| self.get_chunk(chunk, deadline))
             .buffer_unordered(self.concurrency);
-        let mut fetched = Fetched::default();
         while let Some(part) = results.next().await {
             let part = part?;
             fetched.items.extend(part.items);

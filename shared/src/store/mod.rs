@@ -21,6 +21,7 @@
 pub mod actions;
 pub mod batch;
 pub mod calls;
+mod dry;
 pub mod expression;
 pub mod find;
 pub mod idempotency;
@@ -55,6 +56,8 @@ pub struct Store {
     /// How long transactions have recently taken (shared by the invocations of a warm
     /// function).
     tx_latency: Arc<Latency>,
+    /// A dry run's writes, kept instead of sent (see [`dry`]); `None`: a real store.
+    dry: Option<Arc<dry::Overlay>>,
 }
 
 impl Store {
@@ -66,6 +69,7 @@ impl Store {
             table: table.into(),
             concurrency: concurrency.max(1),
             tx_latency: Arc::default(),
+            dry: None,
         }
     }
 

@@ -32,7 +32,7 @@ const UNIT_BYTES: usize = 2048;
 
 /// How a failed condition of an action is read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     /// The user's own write, a registry or another user's flag: the state the unit was
     /// planned on changed.
     Write,
@@ -69,6 +69,17 @@ impl<T> Unit<T> {
     /// The unit's actions, in the order they are sent.
     pub fn actions(&self) -> &[Action] {
         &self.actions
+    }
+
+    /// How a failed condition of each action is read.
+    pub(super) fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// Removes the actions at these indexes (failed releases).
+    pub(super) fn drop_actions(&mut self, failed: &[usize]) {
+        self.actions = without(std::mem::take(&mut self.actions), failed);
+        self.roles = without(std::mem::take(&mut self.roles), failed);
     }
 }
 
@@ -259,6 +270,9 @@ impl Store {
         units: Vec<Unit<T>>,
         deadline: &Deadline,
     ) -> Vec<(T, UnitFate)> {
+        if let Some(overlay) = &self.dry {
+            return self.simulate_units(overlay, units, deadline).await;
+        }
         let mut done = Vec::new();
         let mut ready = Vec::with_capacity(units.len());
         for unit in units {
@@ -354,14 +368,14 @@ impl Store {
 }
 
 #[derive(Debug)]
-enum Verdict {
+pub(super) enum Verdict {
     Done(UnitFate),
     DropReleases(Vec<usize>),
     Retry { transient: bool },
 }
 
 /// What the reasons of a cancelled transaction (one per action of the unit) mean for it.
-fn judge(roles: &[Role], reasons: &[Reason]) -> Verdict {
+pub(super) fn judge(roles: &[Role], reasons: &[Reason]) -> Verdict {
     let failed: Vec<usize> = reasons
         .iter()
         .enumerate()
@@ -395,15 +409,17 @@ fn judge(roles: &[Role], reasons: &[Reason]) -> Verdict {
 
 /// Removes failed releases (indexes into the unit's actions).
 fn drop_actions<T>(unit: &mut Sent<T>, failed: &[usize]) {
-    fn without<X>(v: Vec<X>, failed: &[usize]) -> Vec<X> {
-        v.into_iter()
-            .enumerate()
-            .filter(|(i, _)| !failed.contains(i))
-            .map(|(_, x)| x)
-            .collect()
-    }
     unit.items = without(std::mem::take(&mut unit.items), failed);
     unit.roles = without(std::mem::take(&mut unit.roles), failed);
+}
+
+/// `v` without the elements at the `failed` indexes.
+fn without<X>(v: Vec<X>, failed: &[usize]) -> Vec<X> {
+    v.into_iter()
+        .enumerate()
+        .filter(|(i, _)| !failed.contains(i))
+        .map(|(_, x)| x)
+        .collect()
 }
 
 /// Packs units into groups of at most 100 actions and [`TX_BYTES`].

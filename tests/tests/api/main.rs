@@ -4,6 +4,7 @@
 mod cleanup;
 mod conditional;
 mod delete;
+mod dry_run;
 mod filter_delete;
 mod hostile_input;
 mod iam;
