@@ -20,7 +20,7 @@ BENCH_STARTED=$SECONDS
 # One build per package, so each measured binary is exactly what building the function
 # alone gives (one `cargo build -p a -p b` unifies the features of both packages'
 # dependencies).
-for package in upsert-users delete-users delete-or-restore-users delete-users-by-filter cleanup-users scim bench; do
+for package in upsert-users delete-users delete-or-restore-users delete-users-by-filter cleanup-users scim usersync bench; do
   log "release build: $package"
   cargo build --release --locked -p "$package"
 done

@@ -51,7 +51,7 @@ log "end-to-end tests over HTTP (cargo lambda watch)"
 export TABLE_NAME="e2e_users"
 export AUTH_JWT_SECRET="e2e-secret-not-for-production"
 export RUST_LOG=warn
-cargo build --quiet --locked -p devctl
+cargo build --quiet --locked -p devctl -p usersync
 "$ROOT/target/debug/devctl" create-table
 API_PORT=$(free_port)
 start_group "$LOCAL/watch-$API_PORT.log" \
@@ -64,6 +64,13 @@ watch_log_tail() {
 }
 if ! E2E_BASE_URL="http://127.0.0.1:$API_PORT" \
   cargo test --locked -p api-tests --test e2e -- --ignored; then
+  watch_log_tail
+  exit 1
+fi
+
+log "usersync end to end: syncs of generated exports through the same stack"
+if ! E2E_BASE_URL="http://127.0.0.1:$API_PORT" USERSYNC_BIN="$ROOT/target/debug/usersync" \
+  cargo test --locked -p api-tests --test usersync -- --ignored --test-threads 3; then
   watch_log_tail
   exit 1
 fi

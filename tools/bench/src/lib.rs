@@ -9,7 +9,8 @@
 //!
 //! The passes are data ([`scenario`]): a function, its users ([`fixtures`]), how it is
 //! called and what it must answer ([`calls`]), its floors and the read-backs after it.
-//! One runner ([`runner`]) runs them all and fills the [`report`].
+//! One runner ([`runner`]) runs them all and fills the [`report`]; the `usersync` client
+//! is measured through an HTTP gateway of the bench ([`sync`]).
 
 pub mod calls;
 pub mod contract;
@@ -25,3 +26,4 @@ pub mod runner;
 pub mod runtime_api;
 pub mod scenario;
 pub mod stats;
+pub mod sync;

@@ -19,6 +19,8 @@ use bench::scenario::{
 
 /// Peak RSS of one 1000-item request, MiB.
 const PEAK_TARGET_MIB: f64 = 48.0;
+/// Rows of the export the `usersync` pass syncs.
+const SYNC_ROWS: usize = 100_000;
 /// Processes of each function started only to time the start.
 const EXTRA_STARTS: usize = 5;
 
@@ -28,13 +30,15 @@ struct Options {
     removal_users: usize,
     skip_upsert: bool,
     skip_removal: bool,
+    sync_rows: usize,
+    skip_sync: bool,
     out: PathBuf,
     bin_dir: PathBuf,
     log_dir: PathBuf,
 }
 
 const USAGE: &str = "usage: bench [--repeats N] [--removal-repeats N] [--removal-users N] \
-                     [--skip-upsert] [--skip-removal] [--out FILE] [--bin-dir DIR] [--log-dir DIR]";
+                     [--skip-upsert] [--skip-removal] [--sync-rows N] [--skip-sync] [--out FILE] [--bin-dir DIR] [--log-dir DIR]";
 
 impl Options {
     fn parse() -> Result<Self, BenchError> {
@@ -54,6 +58,8 @@ impl Options {
             removal_users: REMOVAL_USERS,
             skip_upsert: false,
             skip_removal: false,
+            sync_rows: SYNC_ROWS,
+            skip_sync: false,
             out: PathBuf::from("target/bench/report.md"),
             bin_dir: exe_dir,
             log_dir: PathBuf::from("target/bench"),
@@ -74,6 +80,8 @@ impl Options {
                 "--removal-users" => o.removal_users = count(value()?)?,
                 "--skip-upsert" => o.skip_upsert = true,
                 "--skip-removal" => o.skip_removal = true,
+                "--sync-rows" => o.sync_rows = count(value()?)?,
+                "--skip-sync" => o.skip_sync = true,
                 "--out" => o.out = PathBuf::from(value()?),
                 "--bin-dir" => o.bin_dir = PathBuf::from(value()?),
                 "--log-dir" => o.log_dir = PathBuf::from(value()?),
@@ -183,6 +191,16 @@ fn run() -> Result<(), BenchError> {
         }
     }
     report.info.measured_wall = measured_from.elapsed();
+    let mut sync_section = String::new();
+    if !opts.skip_sync {
+        progress(&format!(
+            "usersync: exports of {} and {} rows",
+            bench::sync::SMALL_ROWS.min(opts.sync_rows),
+            opts.sync_rows
+        ));
+        let runs = bench::sync::run(&mut b, opts.sync_rows, &bench::sync::binary(&opts.bin_dir))?;
+        sync_section = bench::sync::markdown(&runs);
+    }
     report.info.machine_cpu = match (
         machine_before,
         bench::process::machine_busy(),
@@ -202,7 +220,7 @@ fn run() -> Result<(), BenchError> {
         .filter_map(|f| b.starts.remove(f.binary))
         .collect();
 
-    let text = report.markdown();
+    let text = report.markdown() + &sync_section;
     if let Some(dir) = opts.out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| BenchError::io(dir.display(), e))?;
     }

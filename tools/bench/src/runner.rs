@@ -161,21 +161,32 @@ impl Bench {
         self.functions_cpu += f.cpu_time().unwrap_or_default();
     }
 
-    /// Creates the group's tables from template.yaml's definition.
-    pub fn create_tables(&self, group: &Group) -> Result<Tables, BenchError> {
+    /// Where the logs and files of the run go.
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.log_dir
+    }
+
+    /// Creates a table from template.yaml's definition.
+    pub fn create_table(&self, name: &str) -> Result<(), BenchError> {
         let def = devctl::TableDefinition::from_template().map_err(|source| BenchError::Setup {
             what: "template.yaml".into(),
             source,
         })?;
+        self.rt
+            .block_on(def.create(&self.client, name))
+            .map_err(|source| BenchError::Setup {
+                what: format!("create table {name}"),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Creates the group's tables from template.yaml's definition.
+    pub fn create_tables(&self, group: &Group) -> Result<Tables, BenchError> {
         let mut tables = Vec::with_capacity(group.tables.len());
         for (role, suffix) in &group.tables {
             let name = format!("bench_{}_{}_{suffix}", self.run_id, group.tag);
-            self.rt
-                .block_on(def.create(&self.client, &name))
-                .map_err(|source| BenchError::Setup {
-                    what: format!("create table {name}"),
-                    source,
-                })?;
+            self.create_table(&name)?;
             tables.push((*role, name));
         }
         Ok(Tables(tables))
