@@ -66,6 +66,7 @@
 pub mod chunk;
 pub mod cli;
 pub mod client;
+pub mod dedup;
 pub mod error;
 pub mod input;
 pub mod key;

@@ -4,41 +4,40 @@
 //! Each row's upsert item is read with [`UserInput::from_json`] (the parser the upsert
 //! function runs), so the client refuses exactly what the server would; its error names a
 //! JSON path, turned back into the row's column ([`crate::input::RowItem::column_of`]).
-//! Duplicates are found with 128-bit fingerprints and the first row of each: the same
-//! `link_id` twice, the same card number for two rows, the same PIN for two rows (card
-//! 1234 and PIN 1234 do not clash; a number sent as a JSON integer counts as its decimal
-//! string, as the server reads it). The same number twice in one row is not a duplicate
-//! (the server counts distinct numbers).
+//! Duplicates are found with 64-bit fingerprints in bounded memory ([`crate::dedup`]):
+//! the same `link_id` twice, the same card number for two rows, the same PIN for two rows
+//! (card 1234 and PIN 1234 do not clash; a number sent as a JSON integer counts as its
+//! decimal string, as the server reads it). The same number twice in one row is not a
+//! duplicate (the server counts distinct numbers). They are reported after the pass,
+//! each with the first row that carries the value.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::Value;
 use shared::domain::json::{BodyError, JsonPath};
 use shared::domain::{AuthFactorInput, UserInput, UserInputError};
 
+use crate::dedup::Fingerprints;
 use crate::input::{InputError, Next, RowError, RowItem, RowSource};
 use crate::key::fingerprint64;
 
 /// How many row messages are kept to print; the rest are counted.
 pub const MAX_PRINTED_ERRORS: usize = 100;
 
-/// What the duplicate check remembers: the link ids (exactly, as 128-bit UUIDs) and
-/// 64-bit fingerprints of the card and PIN numbers, each with its first row (16 and 32
-/// bytes an entry; a row has one id and a few numbers).
+/// The export's link ids, sorted: the reconciliation keeps every user whose id is here
+/// (16 bytes a row, kept only for `--delete-missing`).
 #[derive(Debug, Default)]
-pub struct Fingerprints {
-    link_ids: HashMap<u128, u32>,
-    numbers: HashMap<u64, u32>,
-}
-
-/// The export's link ids: the reconciliation keeps every user whose id is here.
-#[derive(Debug, Default)]
-pub struct LinkIds(HashMap<u128, u32>);
+pub struct LinkIds(Vec<u128>);
 
 impl LinkIds {
+    /// The ids, sorted and each once.
+    pub(crate) fn from_sorted(ids: Vec<u128>) -> Self {
+        Self(ids)
+    }
+
     /// Whether `id` is in the export.
     pub fn contains(&self, id: u128) -> bool {
-        self.0.contains_key(&id)
+        self.0.binary_search(&id).is_ok()
     }
 
     /// How many distinct ids the export has.
@@ -50,11 +49,6 @@ impl LinkIds {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-}
-
-/// A row number as kept in the fingerprint maps (rows past 4 billion share the last).
-fn compact(row: u64) -> u32 {
-    u32::try_from(row).unwrap_or(u32::MAX)
 }
 
 /// The outcome of the validation pass.
@@ -122,16 +116,16 @@ pub fn check_row(item: &RowItem, require_link_id: bool, seen: &mut Fingerprints)
     let mut errors = Vec::new();
     match user.link_id {
         Some(id) => {
-            let key = id.uuid().as_u128();
-            match seen.link_ids.get(&key) {
-                Some(first) => errors.push(error(
-                    item.column_of("link_id"),
-                    format!("duplicate link_id {id}: also in row {first}"),
-                )),
-                None => {
-                    seen.link_ids.insert(key, compact(row));
-                }
+            if let Some(ids) = &mut seen.link_ids {
+                ids.push(id.uuid().as_u128());
             }
+            let column = item.column_of("link_id");
+            seen.record(
+                fingerprint64("link_id", &id.to_string()),
+                row,
+                column,
+                "link_id",
+            );
         }
         None if require_link_id => errors.push(error(
             item.column_of("link_id"),
@@ -149,18 +143,9 @@ pub fn check_row(item: &RowItem, require_link_id: bool, seen: &mut Fingerprints)
         if !in_row.insert(key) {
             continue;
         }
-        match seen.numbers.get(&key) {
-            Some(first) => {
-                let what = if kind == "pin" { "PIN" } else { "card number" };
-                errors.push(error(
-                    item.column_of(&format!("auth_factors[{i}].number")),
-                    format!("the same {what} as row {first}"),
-                ));
-            }
-            None => {
-                seen.numbers.insert(key, compact(row));
-            }
-        }
+        let what = if kind == "pin" { "PIN" } else { "card number" };
+        let column = item.column_of(&format!("auth_factors[{i}].number"));
+        seen.record(key, row, column, what);
     }
     errors
 }
@@ -170,7 +155,7 @@ pub fn validate<S: RowSource>(
     mut input: S,
     require_link_id: bool,
 ) -> Result<Validation, InputError> {
-    let mut seen = Fingerprints::default();
+    let mut seen = Fingerprints::new(require_link_id);
     let mut rows = 0u64;
     let mut errors = Vec::new();
     let mut error_count = 0u64;
@@ -199,16 +184,25 @@ pub fn validate<S: RowSource>(
             }
         }
     }
+    // Duplicates are known once every row is in; rows with other problems as well
+    // count once.
+    let mut invalid: HashSet<u64> = errors.iter().map(|e| e.row).collect();
+    let (duplicates, link_ids) = seen.finish()?;
+    for e in duplicates {
+        error_count += 1;
+        if invalid.insert(e.row) {
+            invalid_rows += 1;
+        }
+        errors.push(e);
+    }
+    errors.sort_by_key(|e| e.row);
+    errors.truncate(MAX_PRINTED_ERRORS);
     Ok(Validation {
         rows,
         errors,
         error_count,
         invalid_rows,
-        link_ids: if require_link_id {
-            LinkIds(seen.link_ids)
-        } else {
-            LinkIds::default()
-        },
+        link_ids,
         sha256: input.sha256_hex(),
     })
 }
@@ -246,11 +240,15 @@ mod tests {
 
     fn csv_errors(text: &str, require_link_id: bool) -> Vec<String> {
         let mut input = CsvInput::new(HashingReader::new(text.as_bytes()), None).unwrap();
-        let mut seen = Fingerprints::default();
+        let mut seen = Fingerprints::new(require_link_id);
         let mut out = Vec::new();
         loop {
             match input.next_row().unwrap() {
-                Next::End => return out,
+                Next::End => {
+                    let (dups, _) = seen.finish().unwrap();
+                    out.extend(dups.iter().map(ToString::to_string));
+                    return out;
+                }
                 Next::Invalid(e) => out.push(e.to_string()),
                 Next::Row(item) => out.extend(
                     check_row(&item, require_link_id, &mut seen)
@@ -300,7 +298,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "row 2, column link_id: duplicate link_id 91c615e3-1040-4815-8ecb-039a18b756b5: also in row 1",
+                "row 2, column link_id: the same link_id as row 1",
                 "row 3, column card: the same card number as row 1",
                 "row 4, column pin: the same PIN as row 1",
             ]
@@ -322,13 +320,15 @@ mod tests {
             3,
             json!({"name": "C", "auth_factors": [{"type": "pin", "number": "042"}]}),
         );
-        assert!(check_row(&a, false, &mut seen).is_empty());
-        let e = check_row(&b, false, &mut seen);
+        for r in [&a, &b, &c] {
+            assert!(check_row(r, false, &mut seen).is_empty());
+        }
+        let (dups, _) = seen.finish().unwrap();
+        let dups: Vec<String> = dups.iter().map(ToString::to_string).collect();
         assert_eq!(
-            e[0].to_string(),
-            "row 2, column auth_factors[0].number: the same PIN as row 1"
+            dups,
+            ["row 2, column auth_factors[0].number: the same PIN as row 1"]
         );
-        assert!(check_row(&c, false, &mut seen).is_empty());
     }
 
     #[test]
