@@ -174,6 +174,45 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
     panic!("GET {url} kept failing");
 }
 
+/// Chunks the resume state records as confirmed.
+fn confirmed_chunks(state: &Path) -> usize {
+    std::fs::read_to_string(state)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["chunks"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// Runs a resumable push one small request at a time and sends it `signal` once the
+/// state records `chunks` confirmed chunks; answers how it ended.
+fn interrupted(file: &Path, state: &Path, signal: &str, chunks: usize) -> Output {
+    let state_arg = state.to_str().unwrap();
+    let mut child = command(
+        file,
+        &["--resume", state_arg, "--concurrency", "1", "--quiet"],
+    )
+    .env("USERSYNC_MAX_ITEMS", "100")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("usersync runs");
+    let until = Instant::now() + Duration::from_secs(180);
+    while confirmed_chunks(state) < chunks {
+        assert!(Instant::now() < until, "no progress recorded");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it was interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    child.wait_with_output().expect("usersync ends")
+}
+
 fn ids(rows: &[Row]) -> BTreeSet<String> {
     rows.iter().map(|r| r.link_id.clone()).collect()
 }
@@ -229,37 +268,18 @@ async fn an_interrupted_run_resumes_to_a_directory_equal_to_the_export() {
     let state = dir.join("state.json");
     let state_arg = state.to_str().unwrap();
 
-    // One request at a time, small ones, so the run is interrupted midway.
-    let mut child = command(
-        &file,
-        &["--resume", state_arg, "--concurrency", "1", "--quiet"],
-    )
-    .env("USERSYNC_MAX_ITEMS", "100")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("usersync runs");
-    let until = Instant::now() + Duration::from_secs(120);
-    while !state.exists() || std::fs::read_to_string(&state).unwrap_or_default().len() < 10 {
-        assert!(Instant::now() < until, "no state recorded");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before it was interrupted"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let out = child.wait_with_output().expect("usersync ends");
+    // Killed outright (no chance to record anything more) once a few chunks are
+    // confirmed, then resumed and interrupted with Ctrl-C, then resumed to the end.
+    let out = interrupted(&file, &state, "-KILL", 3);
+    assert_eq!(out.status.code(), None, "killed: {}", text(&out));
+    let after_kill = directory(&tag).await;
+    let out = interrupted(&file, &state, "-INT", confirmed_chunks(&state) + 3);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
     let partial = directory(&tag).await;
     assert!(
-        !partial.is_empty() && partial.len() < rows.len(),
-        "interrupted midway: {} of {} users",
+        after_kill.len() < partial.len() && partial.len() < rows.len(),
+        "interrupted midway twice: {} then {} of {} users",
+        after_kill.len(),
         partial.len(),
         rows.len()
     );
@@ -342,6 +362,24 @@ async fn delete_missing_soft_deletes_exactly_the_removed_rows_within_the_safety_
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(directory(&tag).await, ids(&kept[80..]));
+
+    // `--hard-delete` deletes for good.
+    write_csv(&file, &tag, &kept[85..]);
+    let out = push(
+        &file,
+        &[
+            "--delete-missing",
+            "--scope",
+            &scope,
+            "--hard-delete",
+            "--quiet",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(directory(&tag).await, ids(&kept[85..]));
+    for row in &kept[80..85] {
+        assert_eq!(user(&row.link_id).await.0, 404, "deleted for good");
+    }
 }
 
 #[tokio::test]
