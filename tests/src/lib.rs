@@ -447,23 +447,7 @@ impl TestApp {
 
     /// Number of items in the table (users, claims, registries, profiles).
     pub async fn item_count(&self) -> usize {
-        let mut n = 0;
-        let mut start = None;
-        loop {
-            let out = self
-                .raw
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            n += out.items().len();
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return n;
-            }
-        }
+        self.snapshot().await.len()
     }
 
     async fn get(&self, pk: &str) -> Option<HashMap<String, AttributeValue>> {

@@ -102,7 +102,8 @@ impl<D: Dialect> Endpoint<D> {
     /// [`Endpoint::serve`] for a bulk endpoint that also answers dry runs
     /// (`?dry_run=true`): the service is given the store to work on, which for a dry run
     /// is [`Store::dry_run`]'s copy (it reads the table and writes nothing), and a dry
-    /// run skips the `Idempotency-Key` step (it neither replays nor records an answer).
+    /// run skips the `Idempotency-Key` step (it neither replays nor records an answer;
+    /// a malformed key is still refused).
     /// A bad `dry_run` value is refused like a bad body, after the caller's check.
     pub async fn serve_or_dry_run<T, P, S, F>(
         &self,
@@ -134,7 +135,12 @@ impl<D: Dialect> Endpoint<D> {
                 req,
                 |req, dialect| {
                     query::dry_run(req)?;
-                    parse(req, dialect)
+                    let input = parse(req, dialect)?;
+                    if dry {
+                        // Not claimed, but refused as a real request would refuse it.
+                        idempotency::key(req)?;
+                    }
+                    Ok(input)
                 },
                 |who, input, deadline| service(store, who, input, deadline),
             )

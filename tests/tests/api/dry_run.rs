@@ -199,6 +199,17 @@ async fn dry_run_values_are_checked_after_the_caller() {
         None,
     );
     assert_eq!(response_json(app.call(req).await).0, 401);
+    // A dry run records no key, but refuses a malformed one as a real request does.
+    let long = "k".repeat(256);
+    let (status, answer) = send(
+        &app,
+        "POST",
+        "/api/v1/users/bulk?dry_run=true",
+        &body,
+        Some(&long),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
     // `dry_run=false` is a real request.
     let (status, answer) = send(
         &app,

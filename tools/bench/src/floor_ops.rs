@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use crate::contract::{Filter, LinkId, TX_LIMIT, Timestamp, UserRecord, filter_expression, keys};
 use crate::error::{BenchError, CheckFailure};
@@ -42,6 +42,13 @@ pub enum FloorOp {
     /// (c) the same reads, then each user put conditioned on the version read, 100 puts
     /// per `TransactWriteItems`: the requests the function makes for a plain update.
     ConditionalTransactPuts,
+    /// (e) the create's own requests: `BatchGetItem` of the users and of their names'
+    /// registries (consistent, 100 keys per call; none found), then `TransactWriteItems`
+    /// of the same actions per user as the function's create, grouped as it groups
+    /// them: the user put conditioned on its absence, its card claim conditioned on
+    /// being free or the user's, its name registry written conditioned on its absence
+    /// (3 actions a user, 33 users per transaction).
+    TransactCreates,
     /// (d) the same reads, then one `PutItem` per user conditioned on the version read:
     /// the design the function does not use (see docs/storage.md).
     ConditionalPutEach,
@@ -102,6 +109,7 @@ impl FloorOp {
                 | FloorOp::ReadThenWrite(_)
                 | FloorOp::ConditionalTransactPuts
                 | FloorOp::ConditionalPutEach
+                | FloorOp::TransactCreates
         )
     }
 
@@ -145,6 +153,27 @@ impl FloorOp {
                     })
                     .await?;
                 (run, Some(i.users.len()))
+            }
+            FloorOp::TransactCreates => {
+                let mut read = user_keys();
+                read.extend(i.users.iter().map(|u| keys::key_item(&keys::name(&u.name))));
+                let run = i
+                    .floor
+                    .read_then_transact(read, i.table, |found| {
+                        if !found.is_empty() {
+                            return Err(floor_found(i.what, found.len(), i.users.len(), 0));
+                        }
+                        let mut units = Vec::with_capacity(i.users.len());
+                        for (u, item) in i.users.iter().zip(i.stored) {
+                            units.push(create_unit(i.table, u, item)?);
+                        }
+                        Ok(units
+                            .chunks(TX_LIMIT / CREATE_ACTIONS)
+                            .map(|group| group.concat())
+                            .collect())
+                    })
+                    .await?;
+                (run, None)
             }
             FloorOp::ConditionalPutEach => {
                 let run = i
@@ -366,6 +395,43 @@ fn pk_only(item: &Item) -> Item {
         .filter(|(k, _)| k.as_str() == keys::PK)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// Actions of one new user with one card and a name of its own.
+const CREATE_ACTIONS: usize = 3;
+
+/// The actions `upsert-users` sends for a new user (see shared's store::actions): the
+/// user, its card claim and its name registry, each conditioned as the function's are.
+fn create_unit(table: &str, u: &User, item: &Item) -> Result<Vec<TransactWriteItem>, BenchError> {
+    let build = |what: &'static str| move |e| BenchError::dynamo(what, e);
+    let user = Put::builder()
+        .table_name(table)
+        .set_item(Some(item.clone()))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(build("build the user Put"))?;
+    let claim = Put::builder()
+        .table_name(table)
+        .set_item(Some(u.claim_item()))
+        .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+        .expression_attribute_names("#owner", "owner")
+        .expression_attribute_values(":owner", s(&u.id.to_string()))
+        .build()
+        .map_err(build("build the claim Put"))?;
+    let registry = Update::builder()
+        .table_name(table)
+        .key(keys::PK, s(&keys::name(&u.name)))
+        .update_expression("SET ver = :ver, ids = :ids")
+        .condition_expression("attribute_not_exists(pk)")
+        .expression_attribute_values(":ver", n(1))
+        .expression_attribute_values(":ids", AttributeValue::Ss(vec![u.id.to_string()]))
+        .build()
+        .map_err(build("build the registry Update"))?;
+    Ok(vec![
+        TransactWriteItem::builder().put(user).build(),
+        TransactWriteItem::builder().put(claim).build(),
+        TransactWriteItem::builder().update(registry).build(),
+    ])
 }
 
 fn s(v: &str) -> AttributeValue {

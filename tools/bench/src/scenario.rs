@@ -103,6 +103,8 @@ pub enum Table {
     FloorA,
     /// The second floor's.
     FloorB,
+    /// The third floor's.
+    FloorC,
 }
 
 /// What a floor's figure is in the report.
@@ -273,10 +275,12 @@ pub struct Group {
 }
 
 /// The create and the update pass of an upsert population. Creates are judged against
-/// (b), with (a) beside; updates against (c), the function's own conditional
-/// transactions sent raw, with (b), unconditional batch writes, beside and (d),
-/// conditional `PutItem`s, as the design not chosen. (a) runs in the update pass too,
-/// unreported, so that both passes leave the same tables.
+/// (e), the function's own reads and conditional transactions sent raw, with (b),
+/// unconditional batch reads and writes, beside and (a), batch writes alone, as the
+/// design without uniqueness; updates against (c), the function's own conditional
+/// transactions sent raw, with (b) beside and (d), conditional `PutItem`s, as the design
+/// not chosen. (a) runs in the update pass too, unreported, so that both passes leave
+/// the same tables.
 fn upsert_passes(users: &Rc<Population>) -> [Pass; 2] {
     let a = "(a) BatchWrite";
     let b = "(b) BatchGet+BatchWrite";
@@ -294,16 +298,21 @@ fn upsert_passes(users: &Rc<Population>) -> [Pass; 2] {
     };
     use {
         FloorOp::*,
-        Table::{FloorA, FloorB},
+        Table::{FloorA, FloorB, FloorC},
     };
     [
         pass(
             Stage::Create,
             vec![
-                vec![FloorStep::second(a, BatchWrite, FloorA)],
-                vec![FloorStep::judged(b, ReadThenWrite(Expect::None), FloorB)],
+                vec![FloorStep::judged(
+                    "(e) BatchGet+Transact creates",
+                    TransactCreates,
+                    FloorC,
+                )],
+                vec![FloorStep::alternative(a, BatchWrite, FloorA)],
+                vec![FloorStep::second(b, ReadThenWrite(Expect::None), FloorB)],
             ],
-            None,
+            Some(RATIO_TARGET),
         ),
         pass(
             Stage::Update,
@@ -336,6 +345,7 @@ fn upsert_group(tag: String, log: String, populations: Vec<Population>) -> Group
             (Table::Function, "fn"),
             (Table::FloorA, "floor_a"),
             (Table::FloorB, "floor_b"),
+            (Table::FloorC, "floor_c"),
         ],
         resident: Vec::new(),
         passes: populations
@@ -622,9 +632,10 @@ mod tests {
             ]
         );
         let create = g.passes[0].result();
-        assert_eq!(create.floor, "(b) BatchGet+BatchWrite");
-        assert_eq!(create.second.as_deref(), Some("(a) BatchWrite"));
-        assert_eq!(create.target_ratio, None);
+        assert_eq!(create.floor, "(e) BatchGet+Transact creates");
+        assert_eq!(create.second.as_deref(), Some("(b) BatchGet+BatchWrite"));
+        assert_eq!(create.alternatives, ["(a) BatchWrite"]);
+        assert_eq!(create.target_ratio, Some(RATIO_TARGET));
         let update = g.passes[1].result();
         assert_eq!(update.floor, "(c) BatchGet+Transact conditional puts");
         assert_eq!(update.second.as_deref(), Some("(b) BatchGet+BatchWrite"));

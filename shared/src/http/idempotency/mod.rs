@@ -64,6 +64,20 @@ pub enum BeginError {
 #[derive(Debug)]
 pub struct Claim(KeyClaim);
 
+/// The request's `Idempotency-Key`, if it has one; refused when empty, longer than
+/// [`MAX_KEY_LEN`] or not visible ASCII.
+pub fn key(req: &Request) -> Result<Option<&str>, Refusal> {
+    let Some(key) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let key = key.to_str().map_err(|_| Refusal::Invalid)?;
+    let visible = key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if key.trim().is_empty() || key.len() > MAX_KEY_LEN || !visible {
+        return Err(Refusal::Invalid);
+    }
+    Ok(Some(key))
+}
+
 /// Reads the key and claims it, or finds the earlier answer. `operation` names the
 /// endpoint (keys of different endpoints never meet), `subject` the caller.
 pub async fn begin(
@@ -73,14 +87,9 @@ pub async fn begin(
     subject: &str,
     deadline: &Deadline,
 ) -> Result<Begin, BeginError> {
-    let Some(key) = req.headers().get(HEADER) else {
+    let Some(key) = key(req)? else {
         return Ok(Begin::NoKey);
     };
-    let key = key.to_str().map_err(|_| Refusal::Invalid)?;
-    let visible = key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-    if key.trim().is_empty() || key.len() > MAX_KEY_LEN || !visible {
-        return Err(Refusal::Invalid.into());
-    }
     let claim = KeyClaim::new(operation, subject, key, fingerprint(req));
     match store.claim_key(&claim, deadline).await? {
         // Free, or our own claim written by an attempt whose answer was lost.
