@@ -91,10 +91,12 @@ fn push(file: &Path, args: &[&str]) -> Output {
 
 fn command(file: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(binary());
-    cmd.arg("push")
-        .arg(file)
-        .args(args)
-        .env("USERSYNC_URL", base())
+    cmd.arg("push").arg(file).args(args);
+    // Two requests at a time per test (the stack serves 4 instances per function).
+    if !args.contains(&"--concurrency") {
+        cmd.args(["--concurrency", "2"]);
+    }
+    cmd.env("USERSYNC_URL", base())
         .env("USERSYNC_TOKEN", admin_token())
         .stdin(Stdio::null());
     cmd
