@@ -117,8 +117,9 @@ impl<D: Dialect> Endpoint<D> {
         S: FnOnce(Store, Principal, T, Deadline) -> F,
         F: Future<Output = Result<D::Answer, Failure>>,
     {
-        // A bad value is refused by `parse` below, before anything could be written.
-        let dry = matches!(query::dry_run(req), Ok(true));
+        // A bad value is refused by `parse` below, after the caller's check.
+        let dry_run = query::dry_run(req);
+        let dry = matches!(dry_run, Ok(true));
         let endpoint = Self {
             operation: self.operation,
             writes: self.writes && !dry,
@@ -134,7 +135,7 @@ impl<D: Dialect> Endpoint<D> {
                 app,
                 req,
                 |req, dialect| {
-                    query::dry_run(req)?;
+                    dry_run?;
                     let input = parse(req, dialect)?;
                     if dry {
                         // Not claimed, but refused as a real request would refuse it.
