@@ -142,6 +142,17 @@ start_group() { # log-file command...
   set +m
 }
 
+# stop_group PID: stops one group start_group began (and forgets it).
+stop_group() {
+  local pid=$1 rest=() p
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${PIDS_TO_STOP[@]}"; do
+    [ "$p" = "$pid" ] || rest+=("$p")
+  done
+  PIDS_TO_STOP=("${rest[@]}")
+}
+
 stop_all() {
   local pid
   for pid in "${PIDS_TO_STOP[@]}"; do

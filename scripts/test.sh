@@ -53,15 +53,29 @@ export AUTH_JWT_SECRET="e2e-secret-not-for-production"
 export RUST_LOG=warn
 cargo build --quiet --locked -p devctl -p usersync
 "$ROOT/target/debug/devctl" create-table
-API_PORT=$(free_port)
-start_group "$LOCAL/watch-$API_PORT.log" \
-  cargo lambda watch --ignore-changes --concurrency "$WATCH_CONCURRENCY" \
-  --invoke-address 127.0.0.1 --invoke-port "$API_PORT"
-wait_port "$API_PORT" 120 "cargo lambda watch"
+# Each pass below gets an emulator of its own: under concurrent load `cargo lambda watch`
+# now and then loses track of an instance ("blocking waitpid returned pid=0" in its log)
+# and a later request routed to that instance never gets an answer. A fresh emulator per
+# pass keeps one pass's load from stalling the next (the functions themselves answer
+# before their deadline: see the outage tests).
+API_PORT=""
+WATCH_PID=""
+start_watch() {
+  if [ -n "$WATCH_PID" ]; then
+    stop_group "$WATCH_PID"
+  fi
+  API_PORT=$(free_port)
+  start_group "$LOCAL/watch-$API_PORT.log" \
+    cargo lambda watch --ignore-changes --concurrency "$WATCH_CONCURRENCY" \
+    --invoke-address 127.0.0.1 --invoke-port "$API_PORT"
+  WATCH_PID=${PIDS_TO_STOP[-1]}
+  wait_port "$API_PORT" 120 "cargo lambda watch"
+}
 watch_log_tail() {
   echo "--- cargo lambda watch log ---" >&2
   tail -n 50 "$LOCAL/watch-$API_PORT.log" >&2
 }
+start_watch
 if ! E2E_BASE_URL="http://127.0.0.1:$API_PORT" \
   cargo test --locked -p api-tests --test e2e -- --ignored; then
   watch_log_tail
@@ -79,6 +93,7 @@ python3 -c 'import json, sys; s = json.load(sys.stdin); sys.exit(0 if "purged" i
 # what each exception is for in tests/schemathesis/. Two checks cannot apply: an undeclared
 # method never reaches a function (API Gateway, like the emulator, answers 404 itself).
 log "schemathesis: docs/openapi.yaml against the functions (all checks)"
+start_watch
 schemathesis_started=$SECONDS
 if ! SCHEMATHESIS_TOKEN=$("$ROOT/target/debug/devctl" token --role admin --sub schemathesis --ttl-hours 1) \
   st --config-file tests/schemathesis/schemathesis.toml run docs/openapi.yaml \
@@ -89,7 +104,8 @@ if ! SCHEMATHESIS_TOKEN=$("$ROOT/target/debug/devctl" token --role admin --sub s
 fi
 log "schemathesis done in $((SECONDS - schemathesis_started)) s"
 
-# The external SCIM conformance testers (PyPI), against the same stack.
+# The external SCIM conformance testers (PyPI), against the same table.
+start_watch
 SCIM_TOKEN=$("$ROOT/target/debug/devctl" token --role admin --sub scim-testers --ttl-hours 1)
 if ! bash scripts/scim-testers.sh "http://127.0.0.1:$API_PORT" "$SCIM_TOKEN"; then
   watch_log_tail
@@ -98,6 +114,7 @@ fi
 
 # Last: it fills the table with thousands of users and loads the emulator the most.
 log "usersync end to end: syncs of generated exports through the same stack"
+start_watch
 if ! E2E_BASE_URL="http://127.0.0.1:$API_PORT" USERSYNC_BIN="$ROOT/target/debug/usersync" \
   cargo test --locked -p api-tests --test usersync -- --ignored --test-threads 2; then
   watch_log_tail

@@ -403,6 +403,75 @@ impl TestApp {
         }
     }
 
+    /// `n` users carrying `name` (without cards), with the name's registry holding them
+    /// all, as if each had been upserted: the first through the upsert, the others
+    /// written straight into the table (a name shared by thousands, seeded in seconds).
+    /// Returns their ids.
+    pub async fn seed_namesakes(&self, name: &str, n: usize) -> Vec<String> {
+        let first = new_id();
+        let (status, body) = self
+            .upsert(&list(vec![user(Some(&first), name, &first)]))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let template = UserRecord {
+            auth_factors: Vec::new(),
+            name_dup: n > 1,
+            ..self.user(&first).await.expect("first namesake")
+        };
+        let mut ids = vec![first];
+        let mut writes = Vec::with_capacity(n);
+        for i in 0..n {
+            let record = if i == 0 {
+                template.clone()
+            } else {
+                let id: shared::domain::LinkId = Uuid::new_v4().into();
+                ids.push(id.to_string());
+                UserRecord {
+                    pk: keys::user(&id),
+                    link_id: id,
+                    ..template.clone()
+                }
+            };
+            let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                .set_item(Some(record.to_item().expect("item")))
+                .build()
+                .expect("put");
+            writes.push(
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(put)
+                    .build(),
+            );
+        }
+        for chunk in writes.chunks(25) {
+            let mut pending = chunk.to_vec();
+            while !pending.is_empty() {
+                let out = self
+                    .raw
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .expect("seed namesakes");
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        let registry = self.get(&keys::name(name)).await.expect("registry");
+        let ver = NameRegistry::from_item(registry).expect("registry").ver;
+        self.raw
+            .put_item()
+            .table_name(&self.table)
+            .item(keys::PK, AttributeValue::S(keys::name(name)))
+            .item("ids", AttributeValue::Ss(ids.clone()))
+            .item("ver", AttributeValue::N((ver + 1).to_string()))
+            .send()
+            .await
+            .expect("registry");
+        ids
+    }
+
     /// Adds a time profile.
     pub async fn add_time_profile(&self) -> Uuid {
         let id = Uuid::new_v4();

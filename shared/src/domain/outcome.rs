@@ -45,6 +45,10 @@ pub enum ExtendedInfo {
     /// Nothing was written for this item: DynamoDB kept throttling or the request ran
     /// into its deadline. Sending the item again is safe.
     NotProcessed,
+    /// The item would make its user one more holder of a name that already has
+    /// [`MAX_NAMESAKES`](crate::service::MAX_NAMESAKES) users: nothing written.
+    /// This service's own addition, like `not_processed`.
+    TooManyNamesakes,
 }
 
 impl ExtendedInfo {
@@ -155,6 +159,7 @@ mod tests {
             ),
             (ExtendedInfo::FaceIdNotSupported, "face_id_not_supported"),
             (ExtendedInfo::EntityNotFound, "entity_not_found"),
+            (ExtendedInfo::TooManyNamesakes, "too_many_namesakes"),
         ];
         for (v, s) in all {
             assert_eq!(serde_json::to_value(v).unwrap(), json!(s));

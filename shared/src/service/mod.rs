@@ -10,3 +10,5 @@ pub mod removal;
 pub mod scim;
 pub mod scim_bulk;
 pub mod upsert;
+
+pub use names::MAX_NAMESAKES;

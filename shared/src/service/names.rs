@@ -18,6 +18,11 @@ use crate::store::read::Key;
 use crate::store::records::UserRecord;
 use crate::store::units::UnitBuilder;
 
+/// Most users one name registry holds. A registry is one item (DynamoDB's limit: 400 KB)
+/// holding each holder's id (36 bytes); 10,000 ids keep it under 370 KB. An upsert that
+/// would add one more holder gets `too_many_namesakes` (docs/scale.md#namesakes).
+pub const MAX_NAMESAKES: usize = 10_000;
+
 /// A registry write: the holders of `name` after the change, written at the version read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RegistryWrite {
@@ -55,6 +60,19 @@ impl NameChange {
             unit = unit.set_name_dup(f.id, f.dup, f.read_version);
         }
         unit
+    }
+
+    /// Whether the change makes `me` a new holder of a registry that already holds
+    /// [`MAX_NAMESAKES`] users. Holders pruned by the same write make room first.
+    pub fn overflows(&self, known: &Known, me: &LinkId) -> bool {
+        self.registries.iter().any(|r| {
+            r.holders.len() > MAX_NAMESAKES
+                && r.holders.contains(me)
+                && known
+                    .names
+                    .get(&r.name)
+                    .is_some_and(|s| !s.members.contains(me))
+        })
     }
 
     /// The items the change writes.

@@ -198,6 +198,13 @@ pub fn outcome_of(done: Upserted, limits: &Limits) -> Result<UserRecord, ScimFai
                 limits.max_identifiers
             ),
         }),
+        (ExtendedInfo::TooManyNamesakes, _) => Err(ScimFailure::Invalid {
+            scim_type: "invalidValue",
+            detail: format!(
+                "More than {} users carry this name; choose another displayName",
+                crate::service::MAX_NAMESAKES
+            ),
+        }),
         (info, _) => {
             tracing::warn!(?info, "SCIM write not applied");
             Err(ScimFailure::Unavailable)

@@ -271,6 +271,14 @@ impl Planner<'_> {
         let Some(change) = name_change(known, &id, existing, Some(&record)) else {
             return not_processed(failure_link);
         };
+        if change.overflows(known, &id) {
+            return final_outcome(
+                item.index,
+                failure_link,
+                ExtendedInfo::TooManyNamesakes,
+                has_dup,
+            );
+        }
         record.name_dup = change.name_dup;
 
         // What the written record claims: the item's numbers, and a SCIM userName the
