@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 
 use crate::config::{Config, ConfigError};
+use crate::metrics::MetricsSink;
 use crate::store::Store;
 use crate::store::calls::{CallCounter, CallCounts};
 
@@ -38,6 +39,8 @@ pub struct App {
     pub store: Store,
     /// DynamoDB requests made through `store` (logged per invocation).
     pub calls: CallCounter,
+    /// Where each invocation's metrics go (stdout as EMF; memory in tests).
+    pub metrics: MetricsSink,
 }
 
 impl App {
@@ -64,6 +67,7 @@ impl App {
     pub fn new(config: Config, client: Client, calls: CallCounter) -> Self {
         let store = Store::new(client, config.table_name.clone(), config.concurrency);
         Self {
+            metrics: MetricsSink::stdout(&config),
             config,
             store,
             calls,

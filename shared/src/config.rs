@@ -72,6 +72,11 @@ pub struct Config {
     /// The key listing cursors are sealed with (`CURSOR_SECRET`, else derived from the
     /// token key).
     pub cursor_key: CursorKey,
+    /// CloudWatch namespace of the metrics (`METRICS_NAMESPACE`, default `BulkUserApi`).
+    pub metrics_namespace: String,
+    /// The `Service` dimension of every metric (`METRICS_SERVICE`, default
+    /// `bulk-user-api`; the template sets the stack name).
+    pub metrics_service: String,
 }
 
 /// The 32-byte key that seals listing cursors: derived from `CURSOR_SECRET` when set,
@@ -225,6 +230,16 @@ impl Config {
             soft_delete_retention: Duration::from_secs(retention_days * 86_400),
             auth,
             cursor_key,
+            metrics_namespace: env
+                .get("METRICS_NAMESPACE")
+                .filter(|s| !s.is_empty())
+                .unwrap_or("BulkUserApi")
+                .to_owned(),
+            metrics_service: env
+                .get("METRICS_SERVICE")
+                .filter(|s| !s.is_empty())
+                .unwrap_or("bulk-user-api")
+                .to_owned(),
         })
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! Beside them, used by every layer: [`config`] (read once at cold start), [`deadline`]
 //! (the invocation's time budget) and [`auth`] (token verification); [`app`] is what a
-//! function builds once from them (configuration, store, call counter).
+//! function builds once from them (configuration, store, call counter, metrics sink);
+//! [`metrics`] writes each invocation's CloudWatch metrics.
 
 pub mod app;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod domain;
 #[cfg(test)]
 mod hostile_input;
 pub mod http;
+pub mod metrics;
 pub mod service;
 pub mod store;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! indirectly; DynamoDB (the SDK and every key format) is only spoken of in `store/`.
 //!
 //! Layers, lowest first: the foundation (`config`, `deadline`, `auth`), `domain`,
-//! `store`, `service` and `app`, `http`.
+//! `store`, `service`, `app` and `metrics`, `http`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
         "config" | "deadline" | "auth" => (0, "foundation"),
         "domain" => (1, "domain"),
         "store" => (2, "store"),
-        "service" | "app" => (3, "service"),
+        "service" | "app" | "metrics" => (3, "service"),
         "http" => (4, "http"),
         _ => return None,
     })

@@ -15,6 +15,7 @@ use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::config::Config;
+use shared::metrics::MetricsSink;
 use shared::store::calls::{CallCounter, CallCounts};
 use shared::store::keys;
 use shared::store::records::{NameRegistry, TimeProfileRecord, UserRecord};
@@ -117,8 +118,10 @@ impl TestApp {
             builder = builder.interceptor(i);
         }
         let client = Client::from_conf(builder.build());
+        let mut app = App::new(config, client, calls.clone());
+        app.metrics = MetricsSink::memory(&app.config);
         Self {
-            app: App::new(config, client, calls.clone()),
+            app,
             raw,
             table,
             calls,
@@ -353,6 +356,11 @@ impl TestApp {
             .send()
             .await
             .expect("backdate");
+    }
+
+    /// The metric documents (EMF) the app's invocations wrote, oldest first.
+    pub fn metrics(&self) -> Vec<Value> {
+        self.app.metrics.documents()
     }
 
     /// DynamoDB requests made since `before`.

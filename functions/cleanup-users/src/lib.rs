@@ -1,10 +1,12 @@
 //! The scheduled clean-up (EventBridge): read the rule's input, run
-//! [`shared::service::cleanup::run_cleanup`], log one structured summary and return it.
+//! [`shared::service::cleanup::run_cleanup`], log one structured summary and one metrics
+//! document (`cleanup_remaining` is 1 while work is left for the next run) and return it.
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::app::App;
 use shared::deadline::Deadline;
+use shared::metrics::Metrics;
 use shared::service::cleanup::{CleanupInput, run_cleanup};
 
 /// Handles one scheduled event. A misconfigured saved filter or an unusable
@@ -27,8 +29,25 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error
             deadline,
         ))
         .await;
-    let summary = summary?;
+    let mut metrics = Metrics::new("cleanup");
+    metrics.dynamodb(&calls);
+    let summary = match summary {
+        Ok(summary) => summary,
+        Err(e) => {
+            app.metrics.emit(metrics.add("cleanup_failed_runs", 1));
+            return Err(e.into());
+        }
+    };
     let filters_deleted: usize = summary.filters.iter().map(|f| f.deleted).sum();
+    let remaining = summary.remaining || summary.filters.iter().any(|f| f.remaining);
+    metrics
+        .add_count("cleanup_found", summary.found)
+        .add_count("cleanup_purged", summary.purged)
+        .add_count("cleanup_not_purged", summary.failed)
+        .add_count("cleanup_filter_deleted", filters_deleted)
+        .add("cleanup_remaining", u64::from(remaining))
+        .add("cleanup_failed_runs", u64::from(summary.has_errors()));
+    app.metrics.emit(&metrics);
     tracing::info!(
         found = summary.found,
         purged = summary.purged,

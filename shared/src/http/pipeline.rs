@@ -12,10 +12,13 @@
 //! 6. the service runs, its DynamoDB requests counted;
 //! 7. one summary log line; the answer — or a 503 with `Retry-After` when nothing could
 //!    be applied because DynamoDB could not be reached, a 404 when the one user named
-//!    does not exist.
+//!    does not exist;
+//! 8. one metrics document (EMF): the answer's status class, the dialect's counts, the
+//!    DynamoDB requests and retries.
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Mutex;
 
 use lambda_http::{Body, Request, Response};
 
@@ -26,6 +29,7 @@ use crate::http::error::RequestError;
 use crate::http::idempotency;
 use crate::http::query;
 use crate::http::web;
+use crate::metrics::Metrics;
 use crate::store::calls::CallCounts;
 use crate::store::{Store, StoreError};
 
@@ -53,6 +57,10 @@ pub trait Dialect: Sized {
 
     /// The summary log line of a service that ran (the dialect's own counts).
     fn log_done(&self, operation: &str, answer: &Self::Answer, calls: &CallCounts);
+
+    /// The dialect's counts of a service that ran, as metrics (`items`,
+    /// `items_not_processed`, ...; docs/operations.md lists them).
+    fn metrics(&self, answer: &Self::Answer, metrics: &mut Metrics);
 }
 
 /// Why a service ended without an answer of its own.
@@ -77,6 +85,8 @@ impl From<StoreError> for Failure {
 pub struct Endpoint<D> {
     operation: &'static str,
     writes: bool,
+    /// A dry run: its answer's counts are not published as outcomes.
+    dry: bool,
     dialect: PhantomData<fn() -> D>,
 }
 
@@ -86,6 +96,7 @@ impl<D: Dialect> Endpoint<D> {
         Self {
             operation,
             writes: true,
+            dry: false,
             dialect: PhantomData,
         }
     }
@@ -95,6 +106,7 @@ impl<D: Dialect> Endpoint<D> {
         Self {
             operation,
             writes: false,
+            dry: false,
             dialect: PhantomData,
         }
     }
@@ -123,6 +135,7 @@ impl<D: Dialect> Endpoint<D> {
         let endpoint = Self {
             operation: self.operation,
             writes: self.writes && !dry,
+            dry,
             dialect: PhantomData,
         };
         let store = if dry {
@@ -162,6 +175,32 @@ impl<D: Dialect> Endpoint<D> {
         S: FnOnce(Principal, T, Deadline) -> F,
         F: Future<Output = Result<D::Answer, Failure>>,
     {
+        let metrics = Mutex::new(Metrics::new(self.operation));
+        let response = self.respond(app, req, parse, service, &metrics).await;
+        let mut metrics = metrics.into_inner().unwrap_or_else(|e| e.into_inner());
+        let status = response.status();
+        metrics
+            .add("requests", 1)
+            .add("responses_4xx", u64::from(status.is_client_error()))
+            .add("responses_5xx", u64::from(status.is_server_error()));
+        app.metrics.emit(&metrics);
+        response
+    }
+
+    /// The pipeline's answer; what the service did goes into `metrics`.
+    async fn respond<T, P, S, F>(
+        &self,
+        app: &App,
+        req: &Request,
+        parse: P,
+        service: S,
+        metrics: &Mutex<Metrics>,
+    ) -> Response<Body>
+    where
+        P: FnOnce(&Request, &D) -> Result<T, RequestError>,
+        S: FnOnce(Principal, T, Deadline) -> F,
+        F: Future<Output = Result<D::Answer, Failure>>,
+    {
         let operation = self.operation;
         let deadline = web::deadline(req, &app.config);
         let (dialect, readable) = D::negotiate(req);
@@ -179,6 +218,16 @@ impl<D: Dialect> Endpoint<D> {
         let subject = principal.subject.clone();
         let run = || async {
             let (result, calls) = app.counted(service(principal, input, deadline)).await;
+            if let Ok(mut m) = metrics.lock() {
+                m.dynamodb(&calls);
+                match &result {
+                    Ok(_) if self.dry => {
+                        m.add("dry_runs", 1);
+                    }
+                    Ok(answer) => dialect.metrics(answer, &mut m),
+                    Err(_) => {}
+                }
+            }
             match result {
                 Ok(answer) if dialect.nothing_applied(&answer) => {
                     tracing::error!(

@@ -8,33 +8,35 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 /// An SDK interceptor counting HTTP requests per operation (SDK retries included: each
-/// attempt is a request DynamoDB bills and throttles).
+/// attempt is a request DynamoDB bills and throttles), and the SDK's retries among them.
 #[derive(Clone, Debug, Default)]
 pub struct CallCounter {
-    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    counts: Arc<Mutex<CallCounts>>,
 }
 
 impl CallCounter {
     /// Counts so far, by operation name (`BatchGetItem`, `TransactWriteItems`, ...).
     pub fn snapshot(&self) -> CallCounts {
-        CallCounts(self.counts.lock().map(|m| m.clone()).unwrap_or_default())
+        self.counts.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Forgets all counts.
     pub fn reset(&self) {
         if let Ok(mut m) = self.counts.lock() {
-            m.clear();
+            *m = CallCounts::default();
         }
     }
 }
 
-/// A snapshot of [`CallCounter`].
+/// A snapshot of [`CallCounter`]: requests by operation, and how many of them were the
+/// SDK's retries (of a throttled, failed or timed-out attempt).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CallCounts(pub BTreeMap<String, u64>);
+pub struct CallCounts(pub BTreeMap<String, u64>, pub u64);
 
 impl CallCounts {
     /// Requests made for `operation`.
@@ -47,6 +49,11 @@ impl CallCounts {
         self.0.values().sum()
     }
 
+    /// Of all requests, those that retried an earlier attempt of the same call.
+    pub fn retries(&self) -> u64 {
+        self.1
+    }
+
     /// The requests made since `earlier`.
     pub fn since(&self, earlier: &CallCounts) -> CallCounts {
         CallCounts(
@@ -55,6 +62,7 @@ impl CallCounts {
                 .map(|(k, v)| (k.clone(), v - earlier.get(k)))
                 .filter(|(_, v)| *v > 0)
                 .collect(),
+            self.1 - earlier.1,
         )
     }
 }
@@ -64,7 +72,10 @@ impl std::fmt::Display for CallCounts {
         if self.0.is_empty() {
             return f.write_str("none");
         }
-        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if self.1 > 0 {
+            parts.push(format!("(retries={})", self.1));
+        }
         f.write_str(&parts.join(" "))
     }
 }
@@ -84,8 +95,12 @@ impl Intercept for CallCounter {
             .load::<Metadata>()
             .map(|m| m.name().to_owned())
             .unwrap_or_else(|| "unknown".to_owned());
+        let retry = cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() > 1);
         if let Ok(mut m) = self.counts.lock() {
-            *m.entry(op).or_default() += 1;
+            *m.0.entry(op).or_default() += 1;
+            m.1 += u64::from(retry);
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ mod filter_delete;
 mod hostile_input;
 mod iam;
 mod idempotency;
+mod metrics;
 mod namesakes;
 mod outage;
 mod read;

@@ -21,6 +21,7 @@ use serde_json::json;
 use shared::app::App;
 use shared::config::Config;
 use shared::domain::LinkId;
+use shared::metrics::MetricsSink;
 use shared::store::calls::CallCounter;
 use shared::store::keys;
 use shared::store::records::{StoredFactor, UserRecord};
@@ -86,11 +87,13 @@ fn mocked_app(client: Client, budget_ms: u64) -> App {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    App::new(
+    let mut app = App::new(
         Config::from_vars(&vars).unwrap(),
         client,
         CallCounter::default(),
-    )
+    );
+    app.metrics = MetricsSink::memory(&app.config);
+    app
 }
 
 /// The users `people` describes, as already stored (so the request is a plain update).
@@ -233,6 +236,12 @@ async fn writes_throttled_until_the_deadline_for_part_of_a_request_are_answered_
     let updated = outcomes.iter().filter(|o| *o == "updated").count();
     let not_processed = outcomes.iter().filter(|o| *o == "not_processed").count();
     assert_eq!((updated, not_processed), (100, 50), "{outcomes:?}");
+    let metrics = app.metrics.documents().pop().expect("metrics");
+    assert_eq!(
+        (&metrics["items_updated"], &metrics["items_not_processed"]),
+        (&json!(100), &json!(50)),
+        "what the not_processed alarm watches"
+    );
     assert!(
         elapsed < Duration::from_millis(1_500),
         "answered in {elapsed:?}"

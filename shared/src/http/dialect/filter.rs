@@ -27,6 +27,7 @@ use crate::http::error::RequestError;
 use crate::http::idempotency::Refusal;
 use crate::http::pipeline::Dialect;
 use crate::http::web::{self, json_response};
+use crate::metrics::Metrics;
 use crate::service::filter_delete::FilterRun;
 use crate::store::calls::CallCounts;
 
@@ -150,6 +151,21 @@ impl Dialect for FilterDialect {
 
     fn nothing_applied(&self, run: &FilterRun) -> bool {
         run.failed_outright()
+    }
+
+    /// `filter_matched`, `items_deleted`, `items_not_processed` (matched, not deleted),
+    /// `filter_remaining` (1 when the run stopped at its deadline); a dry run only
+    /// `filter_matched` and `dry_runs`.
+    fn metrics(&self, run: &FilterRun, metrics: &mut Metrics) {
+        metrics.add_count("filter_matched", run.matched);
+        if run.dry_run {
+            metrics.add("dry_runs", 1);
+            return;
+        }
+        metrics
+            .add_count("items_deleted", run.deleted.len())
+            .add_count("items_not_processed", run.not_deleted)
+            .add("filter_remaining", u64::from(run.remaining));
     }
 
     fn log_done(&self, operation: &str, run: &FilterRun, calls: &CallCounts) {

@@ -12,6 +12,7 @@ use crate::http::error::RequestError;
 use crate::http::negotiate;
 use crate::http::pipeline::Dialect;
 use crate::http::web::{self, json_response};
+use crate::metrics::Metrics;
 use crate::store::calls::CallCounts;
 
 /// A request-level error: `{"error": "<text>"}` with its status.
@@ -52,14 +53,7 @@ impl Dialect for Plain {
     }
 
     fn log_done(&self, operation: &str, outcomes: &Vec<ItemOutcome>, calls: &CallCounts) {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for o in outcomes {
-            let key = serde_json::to_value(o.info)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            *counts.entry(key).or_default() += 1;
-        }
+        let counts = outcome_counts(outcomes);
         tracing::info!(
             operation,
             items = outcomes.len(),
@@ -68,6 +62,30 @@ impl Dialect for Plain {
             "{operation} done"
         );
     }
+
+    /// `items`, `items_<extended_info>` for each value given (`items_created`, ...), and
+    /// `items_not_processed` always.
+    fn metrics(&self, outcomes: &Vec<ItemOutcome>, metrics: &mut Metrics) {
+        metrics
+            .add_count("items", outcomes.len())
+            .add("items_not_processed", 0);
+        for (info, n) in outcome_counts(outcomes) {
+            metrics.add_count(&format!("items_{info}"), n);
+        }
+    }
+}
+
+/// How many items got each `extended_info`, by its contract spelling.
+fn outcome_counts(outcomes: &[ItemOutcome]) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for o in outcomes {
+        let key = serde_json::to_value(o.info)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
 }
 
 /// Every item is `not_processed`: DynamoDB could not be reached (or kept throttling)

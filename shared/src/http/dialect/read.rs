@@ -13,6 +13,7 @@ use crate::http::dialect::plain;
 use crate::http::error::RequestError;
 use crate::http::pipeline::Dialect;
 use crate::http::web::json_response;
+use crate::metrics::Metrics;
 use crate::store::calls::CallCounts;
 use crate::store::records::{StoredFactor, UserRecord};
 
@@ -75,6 +76,15 @@ impl Dialect for Read {
 
     fn nothing_applied(&self, _answer: &ReadAnswer) -> bool {
         false
+    }
+
+    /// `users_returned`.
+    fn metrics(&self, answer: &ReadAnswer, metrics: &mut Metrics) {
+        let users = match answer {
+            ReadAnswer::User { .. } => 1,
+            ReadAnswer::Page { users, .. } => users.len(),
+        };
+        metrics.add_count("users_returned", users);
     }
 
     fn log_done(&self, operation: &str, answer: &ReadAnswer, calls: &CallCounts) {

@@ -12,6 +12,7 @@ use crate::auth::AuthError;
 use crate::http::error::RequestError;
 use crate::http::pipeline::Dialect;
 use crate::http::web;
+use crate::metrics::Metrics;
 use crate::store::calls::CallCounts;
 
 /// The media type of SCIM answers.
@@ -148,6 +149,35 @@ impl Dialect for Scim {
 
     fn nothing_applied(&self, _answer: &ScimAnswer) -> bool {
         false
+    }
+
+    /// For a `/Bulk` answer: `items` (operations), `items_failed` (status 400 and up)
+    /// and `items_not_processed` (503). Other answers add nothing to the status class.
+    fn metrics(&self, answer: &ScimAnswer, metrics: &mut Metrics) {
+        let Some(ops) = answer
+            .body
+            .as_ref()
+            .and_then(|b| b.get("Operations"))
+            .and_then(Value::as_array)
+        else {
+            return;
+        };
+        let status = |op: &Value| {
+            op.get("status")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<u16>().ok())
+                .unwrap_or(0)
+        };
+        metrics
+            .add_count("items", ops.len())
+            .add_count(
+                "items_failed",
+                ops.iter().filter(|o| status(o) >= 400).count(),
+            )
+            .add_count(
+                "items_not_processed",
+                ops.iter().filter(|o| status(o) == 503).count(),
+            );
     }
 
     fn log_done(&self, operation: &str, answer: &ScimAnswer, calls: &CallCounts) {

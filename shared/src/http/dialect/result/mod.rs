@@ -20,6 +20,7 @@ use crate::http::error::RequestError;
 use crate::http::negotiate::{Format, response_format};
 use crate::http::pipeline::Dialect;
 use crate::http::web::{self, json_response, with_body};
+use crate::metrics::Metrics;
 use crate::store::calls::CallCounts;
 
 /// The answer in the given format, with status.
@@ -98,6 +99,17 @@ impl Dialect for ResultDialect {
 
     fn nothing_applied(&self, body: &ResultBody) -> bool {
         body.nothing_confirmed()
+    }
+
+    /// `items` (ids sent), `items_applied`, `items_not_found`, `items_not_processed`.
+    fn metrics(&self, body: &ResultBody, metrics: &mut Metrics) {
+        let code = |c| body.messages.iter().filter(|m| m.code == c).count();
+        let applied = body.data.as_ref().map_or(0, |d| d.ids.len());
+        metrics
+            .add_count("items_applied", applied)
+            .add_count("items_not_found", code(404))
+            .add_count("items_not_processed", code(503))
+            .add_count("items", applied + body.count_of_errors);
     }
 
     fn log_done(&self, operation: &str, body: &ResultBody, calls: &CallCounts) {
