@@ -37,6 +37,9 @@ log "sam validate (SAM transform, offline)"
 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
   sam validate --template-file template.yaml --region us-east-1 --lint
 
+log "the functions' roles after the SAM transform: basic execution, their own Policies, nothing else"
+AWS_DEFAULT_REGION=us-east-1 "$VENV/bin/python" tests/sam/check_roles.py template.yaml
+
 log "openapi-spec-validator docs/openapi.yaml"
 openapi-spec-validator docs/openapi.yaml
 

@@ -36,6 +36,8 @@ pub struct FilterRun {
     /// Matched users not deleted: changed meanwhile and no longer matching, deleted by
     /// someone else, or not processed before the deadline.
     pub not_deleted: usize,
+    /// Of those, not confirmed before the deadline (the rest changed meanwhile).
+    pub not_processed: usize,
     /// Dry run: the matched ids, at most [`DRY_RUN_SAMPLE`].
     pub sample: Vec<LinkId>,
     /// More users may match: the run stopped at its deadline. Send the same request again.
@@ -141,6 +143,7 @@ async fn filter_pages(
                 RemovalOutcome::Applied => r.deleted.push(id),
                 RemovalOutcome::NotProcessed => {
                     r.not_deleted += 1;
+                    r.not_processed += 1;
                     r.remaining = true;
                     r.unanswered = true;
                 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use api_tests::{TestApp, list, new_id, response_json, token, user};
-use devctl::policy::{Grant, function_grants};
+use devctl::policy::{Grant, Target, function_grants};
 use lambda_http::{Body, Request};
 use serde_json::json;
 
@@ -138,7 +138,14 @@ async fn each_policy_allows_exactly_what_its_function_does() {
         .expect("clean-up");
     assert_eq!(summary["purged"], 1, "{summary}");
     assert_eq!(app.registry("Lee").await.len(), 1, "one Lee left");
-    assert_policy("cleanup-users", &app.iam.take());
+    // Lambda itself sends a run that failed for good to the on-failure queue, with the
+    // function's role: that queue, and no other, gets sqs:SendMessage.
+    let mut used = app.iam.take();
+    used.insert(Grant::new(
+        "sqs:SendMessage",
+        Target::Queue("CleanupFailureQueue".into()),
+    ));
+    assert_policy("cleanup-users", &used);
 
     // read-users: a user by id, listings by ids, name, e-mail and scan.
     app.iam.take();

@@ -1,5 +1,6 @@
-//! The DynamoDB permissions `template.yaml` grants each function, read from its
-//! `Policies`, so tests can compare them with the requests the function really makes.
+//! The permissions `template.yaml` grants each function, read from its `Policies` (and,
+//! as SAM adds it, `sqs:SendMessage` on an SQS on-failure destination), so tests can
+//! compare them with the requests the function really makes.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -15,6 +16,8 @@ pub enum Target {
     Table,
     /// One of its indexes.
     Index(String),
+    /// An SQS queue of the template, by logical id.
+    Queue(String),
 }
 
 /// One DynamoDB action on one target, e.g. `dynamodb:Query` on `index/email-index`.
@@ -41,6 +44,7 @@ impl fmt::Display for Grant {
         match &self.target {
             Target::Table => write!(f, "{} on the table", self.action),
             Target::Index(i) => write!(f, "{} on index/{i}", self.action),
+            Target::Queue(q) => write!(f, "{} on queue {q}", self.action),
         }
     }
 }
@@ -69,12 +73,43 @@ fn grants_in(template: &str, binary: &str) -> Result<BTreeSet<Grant>, DevError> 
                 == Some(binary)
         })
         .ok_or_else(|| DevError::Template(format!("no function builds {binary}")))?;
+    let queues = |id: &str| {
+        resources
+            .get(id)
+            .and_then(|r| r.get("Type"))
+            .and_then(Value::as_str)
+            == Some("AWS::SQS::Queue")
+    };
+    let mut grants = BTreeSet::new();
+    // SAM's own policy for an asynchronous-invocation destination: sqs:SendMessage on it.
+    if let Some(destinations) = function
+        .get("Properties")
+        .and_then(|p| p.get("EventInvokeConfig"))
+        .and_then(|c| c.get("DestinationConfig"))
+        .and_then(Value::as_mapping)
+    {
+        for destination in destinations.values() {
+            let kind = destination.get("Type").and_then(Value::as_str);
+            let target = destination
+                .get("Destination")
+                .and_then(|d| target(d, &queues));
+            match (kind, target) {
+                (Some("SQS"), Some(t @ Target::Queue(_))) => {
+                    grants.insert(Grant::new("sqs:SendMessage", t));
+                }
+                _ => {
+                    return Err(DevError::Template(format!(
+                        "{binary}: destination {destination:?} is not understood"
+                    )));
+                }
+            }
+        }
+    }
     let policies = function
         .get("Properties")
         .and_then(|p| p.get("Policies"))
         .and_then(Value::as_sequence)
         .ok_or_else(|| DevError::Template(format!("{binary}: no Policies list")))?;
-    let mut grants = BTreeSet::new();
     for policy in policies {
         let statements = policy
             .get("Statement")
@@ -90,7 +125,8 @@ fn grants_in(template: &str, binary: &str) -> Result<BTreeSet<Grant>, DevError> 
             let targets = list(statement.get("Resource"))
                 .into_iter()
                 .map(|r| {
-                    target(r).ok_or_else(|| DevError::Template(format!("{binary}: resource {r:?}")))
+                    target(r, &queues)
+                        .ok_or_else(|| DevError::Template(format!("{binary}: resource {r:?}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if actions.is_empty() || targets.is_empty() {
@@ -125,13 +161,20 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// `!GetAtt UsersTable.Arn` is the table; `!Sub "${UsersTable.Arn}/index/<name>"` an
-/// index of it.
-fn target(v: &Value) -> Option<Target> {
+/// index of it; `!GetAtt <Id>.Arn` of a resource `is_queue` says is an SQS queue, that
+/// queue.
+fn target(v: &Value, is_queue: &dyn Fn(&str) -> bool) -> Option<Target> {
     let Value::Tagged(t) = v else { return None };
     let text = t.value.as_str()?;
     let arn = format!("{TABLE_RESOURCE}.Arn");
     if t.tag == "GetAtt" && text == arn {
         return Some(Target::Table);
+    }
+    if t.tag == "GetAtt"
+        && let Some(id) = text.strip_suffix(".Arn")
+        && is_queue(id)
+    {
+        return Some(Target::Queue(id.to_owned()));
     }
     if t.tag == "Sub" {
         let rest = text.strip_prefix(&format!("${{{arn}}}"))?;
@@ -177,6 +220,18 @@ Resources:
         ]
         .into();
         assert_eq!(grants, expected);
+        let with_destination = template.replace(
+            "    Properties:\n      Policies:",
+            "    Properties:\n      EventInvokeConfig:\n        DestinationConfig:\n          OnFailure:\n            Type: SQS\n            Destination: !GetAtt Q.Arn\n      Policies:",
+        ) + "  Q:\n    Type: AWS::SQS::Queue\n";
+        let grants = grants_in(&with_destination, "f").unwrap();
+        assert!(grants.contains(&Grant::new("sqs:SendMessage", Target::Queue("Q".into()))));
+        assert_eq!(grants.len(), expected.len() + 1);
+        let elsewhere = with_destination.replace("Type: SQS\n", "Type: SNS\n");
+        assert!(
+            grants_in(&elsewhere, "f").is_err(),
+            "only SQS is understood"
+        );
         assert!(grants_in(template, "g").is_err());
         let wildcard = template.replace("!GetAtt UsersTable.Arn", "\"*\"");
         assert!(

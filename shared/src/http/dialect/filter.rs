@@ -153,7 +153,7 @@ impl Dialect for FilterDialect {
         run.failed_outright()
     }
 
-    /// `filter_matched`, `items_deleted`, `items_not_processed` (matched, not deleted),
+    /// `filter_matched`, `items_deleted`, `items_not_processed` (not confirmed in time),
     /// `filter_remaining` (1 when the run stopped at its deadline); a dry run only
     /// `filter_matched` and `dry_runs`.
     fn metrics(&self, run: &FilterRun, metrics: &mut Metrics) {
@@ -164,7 +164,7 @@ impl Dialect for FilterDialect {
         }
         metrics
             .add_count("items_deleted", run.deleted.len())
-            .add_count("items_not_processed", run.not_deleted)
+            .add_count("items_not_processed", run.not_processed)
             .add("filter_remaining", u64::from(run.remaining));
     }
 
