@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
 use aws_sdk_dynamodb::operation::scan::ScanError;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
-use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
+use aws_sdk_dynamodb::types::error::{
+    ProvisionedThroughputExceededException, ResourceNotFoundException,
+};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -222,6 +224,7 @@ impl Intercept for BeforeFirst {
 #[derive(Clone, Debug)]
 pub struct ScansFailAfter {
     ok: Arc<AtomicUsize>,
+    throttle: bool,
 }
 
 impl ScansFailAfter {
@@ -229,6 +232,16 @@ impl ScansFailAfter {
     pub fn new(ok: usize) -> Self {
         Self {
             ok: Arc::new(AtomicUsize::new(ok)),
+            throttle: false,
+        }
+    }
+
+    /// Throttles every `Scan` after the first `ok` (a transient error: retried with
+    /// backoff until the deadline, where the scan stops).
+    pub fn throttled(ok: usize) -> Self {
+        Self {
+            throttle: true,
+            ..Self::new(ok)
         }
     }
 }
@@ -248,12 +261,25 @@ impl Intercept for ScansFailAfter {
             && !take_one(&self.ok)
             && let Some(result) = context.output_or_error_mut()
         {
-            let gone = ScanError::ResourceNotFoundException(
-                ResourceNotFoundException::builder()
-                    .message("table gone")
-                    .build(),
-            );
-            *result = Err(OrchestratorError::operation(InterceptorError::erase(gone)));
+            let error = if self.throttle {
+                ScanError::ProvisionedThroughputExceededException(
+                    ProvisionedThroughputExceededException::builder()
+                        .message("busy")
+                        .meta(
+                            aws_smithy_types::error::ErrorMetadata::builder()
+                                .code("ProvisionedThroughputExceededException")
+                                .build(),
+                        )
+                        .build(),
+                )
+            } else {
+                ScanError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder()
+                        .message("table gone")
+                        .build(),
+                )
+            };
+            *result = Err(OrchestratorError::operation(InterceptorError::erase(error)));
         }
         Ok(())
     }

@@ -16,14 +16,24 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         .serve(
             app,
             &req,
-            |req, _| query::filter_request(req, &app.config.limits),
-            |who, request, deadline| async move {
-                delete_by_filter(&app.store, &request, &who.subject, deadline)
-                    .await
-                    .map_err(|e| match e {
-                        FilterDeleteError::UserNotFound => Failure::NotFound,
-                        FilterDeleteError::Store(e) => Failure::Store(e),
-                    })
+            |req, _| query::filter_request(req, &app.config.limits, &app.config.cursor_key),
+            |who, sent, deadline| async move {
+                let query::FilterDelete {
+                    request,
+                    resume,
+                    binding,
+                } = sent;
+                let mut run =
+                    delete_by_filter(&app.store, &request, resume, &who.subject, deadline)
+                        .await
+                        .map_err(|e| match e {
+                            FilterDeleteError::UserNotFound => Failure::NotFound,
+                            FilterDeleteError::Store(e) => Failure::Store(e),
+                        })?;
+                run.cursor = run.resume.take().map(|segments| {
+                    query::filter_cursor(&app.config.cursor_key, &binding, segments)
+                });
+                Ok(run)
             },
         )
         .await)

@@ -12,18 +12,64 @@ use crate::domain::{LinkId, Timestamp};
 use crate::http::cursor::{self, Binding};
 use crate::http::error::RequestError;
 use crate::service::filter_plan::Scope;
-use crate::service::read::{DEFAULT_LIMIT, Listing, MAX_LIMIT};
+use crate::service::read::{DEFAULT_LIMIT, Listing, MAX_LIMIT, Position, Segment};
 
-/// Parses the filter of `DELETE /api/v1/users?<filter>`; relative times (`now-90d`) are
-/// taken from now.
-pub fn filter_request(req: &Request, limits: &Limits) -> Result<FilterRequest, RequestError> {
+/// A filter delete as sent: the filter, where a previous run of it stopped (its
+/// `cursor`), and what the next cursor is bound to.
+#[derive(Clone, Debug)]
+pub struct FilterDelete {
+    /// The filter and `dry_run`.
+    pub request: FilterRequest,
+    /// The scan positions of the previous run's `cursor`, if one was sent.
+    pub resume: Option<Vec<Segment>>,
+    /// Every parameter but `cursor`, `dry_run` included: a cursor continues only the
+    /// request that made it.
+    pub binding: Binding,
+}
+
+/// Parses `DELETE /api/v1/users?<filter>&dry_run=&cursor=`; relative times (`now-90d`)
+/// are taken from now. A `cursor` must be one this filter delete answered.
+pub fn filter_request(
+    req: &Request,
+    limits: &Limits,
+    key: &CursorKey,
+) -> Result<FilterDelete, RequestError> {
     let pairs = query_pairs(req.uri().query().unwrap_or_default());
-    FilterRequest::parse(
-        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    let (cursors, rest): (Vec<_>, Vec<_>) = pairs.iter().partition(|(k, _)| k == "cursor");
+    let request = FilterRequest::parse(
+        rest.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         Timestamp::now(),
         limits.max_items,
     )
-    .map_err(RequestError::Filter)
+    .map_err(RequestError::Filter)?;
+    let binding = Binding::of(rest.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let resume = match cursors.as_slice() {
+        [] => None,
+        [(_, sealed)] => match cursor::open(key, &binding, sealed) {
+            Some(Position::Scan { segments }) => Some(segments),
+            _ => return Err(foreign_filter_cursor()),
+        },
+        _ => return Err(invalid("cursor", "given more than once").into()),
+    };
+    Ok(FilterDelete {
+        request,
+        resume,
+        binding,
+    })
+}
+
+/// The refusal of a cursor that is not the `cursor` of an answer of this filter delete.
+pub fn foreign_filter_cursor() -> RequestError {
+    invalid(
+        "cursor",
+        "expected the cursor of the previous answer of this filter delete",
+    )
+    .into()
+}
+
+/// Seals where a filter delete's scan stopped, for the client to send back.
+pub fn filter_cursor(key: &CursorKey, binding: &Binding, segments: Vec<Segment>) -> String {
+    cursor::seal(key, binding, &Position::Scan { segments })
 }
 
 /// The parameters of a listing that are not part of what it lists: a cursor stays

@@ -54,6 +54,11 @@ pub fn idempotency(operation: &str, subject: &str, key: &str) -> String {
     format!("IDEMPOTENCY#{operation}#{hex}")
 }
 
+/// The key of where the clean-up's saved filter `id` stopped.
+pub fn progress(id: &str) -> String {
+    format!("PROGRESS#{id}")
+}
+
 /// The key map `{pk: S(pk)}` of an item.
 pub fn key_item(pk: &str) -> Item {
     Item::from([(PK.to_owned(), AttributeValue::S(pk.to_owned()))])

@@ -9,6 +9,7 @@
 //! | identifier claim | `IDENT#<kind>#<number>` | one owner per card/PIN number (uniqueness) |
 //! | time profile | `TIMEPROFILE#<id>` | existence check for `time_profile_id` |
 //! | idempotency record | `IDEMPOTENCY#<operation>#<digest>` | a request's `Idempotency-Key` and its answer |
+//! | clean-up progress | `PROGRESS#<filter digest>` | where a saved filter delete's scan stopped, for the next run |
 //!
 //! Secondary indexes: `email-index` (`email`) for filters by e-mail, and the sparse
 //! `deleted-index` (`del_shard` + `deleted_at`) holding only soft-deleted users, for the
@@ -26,6 +27,7 @@ pub mod expression;
 pub mod find;
 pub mod idempotency;
 pub mod keys;
+pub mod progress;
 pub mod read;
 pub mod records;
 pub mod token;

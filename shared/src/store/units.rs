@@ -30,6 +30,9 @@ pub const TX_BYTES: usize = 3_500_000;
 /// to a transaction, users with large faces fewer.
 const UNIT_BYTES: usize = 2048;
 
+/// The payload of one id in a name registry's string set (36 characters, quoting).
+const REGISTRY_ID_BYTES: usize = 40;
+
 /// How a failed condition of an action is read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Role {
@@ -159,7 +162,10 @@ impl UnitBuilder {
     }
 
     /// Writes the registry of `name` (read at `read_ver`, 0: absent) with its holders.
+    /// A large registry counts in the transaction's payload (40 bytes an id, quoted), so
+    /// a transaction never packs several of them past DynamoDB's 4 MB.
     pub fn set_registry(mut self, name: String, holders: BTreeSet<LinkId>, read_ver: u64) -> Self {
+        self.bytes += holders.len() * REGISTRY_ID_BYTES + name.len();
         self.registries.push(Action::SetRegistry {
             name,
             holders,
@@ -606,7 +612,7 @@ mod tests {
     }
 
     #[test]
-    fn actions_come_in_a_fixed_order_and_faces_count_towards_the_size() {
+    fn actions_come_in_a_fixed_order_and_faces_and_registries_count_towards_the_size() {
         let me = LinkId::new_random();
         let face = crate::store::records::StoredFactor::Face {
             image: vec![0; 1000],
@@ -632,7 +638,16 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["put", "claim", "release", "registry", "flag"]);
-        assert_eq!(unit.bytes, UNIT_BYTES + 1000);
+        assert_eq!(unit.bytes, UNIT_BYTES + 1000 + REGISTRY_ID_BYTES + "Ann".len());
         assert_eq!(UnitBuilder::new().build(()).bytes, UNIT_BYTES);
+        let holders: BTreeSet<LinkId> = (0..10_000).map(|_| LinkId::new_random()).collect();
+        let full = UnitBuilder::new()
+            .set_registry("Ann".into(), holders, 3)
+            .build(());
+        assert_eq!(full.bytes, UNIT_BYTES + 10_000 * REGISTRY_ID_BYTES + 3);
+        assert!(
+            9 * full.bytes > TX_BYTES,
+            "at most 8 registries at the cap share a transaction"
+        );
     }
 }

@@ -403,3 +403,119 @@ async fn errors_answer_in_the_filter_dialect() {
     let (status, body) = app.filter_delete(&format!("user_id={}", ids[5])).await;
     assert_eq!((status, body["ids"].clone()), (200, json!([ids[5]])));
 }
+
+/// A sibling of `seeder` whose scans are throttled after the first `ok` pages (each
+/// segment's first page, for 4): its runs stop at their 1.5 s deadline mid-scan.
+async fn throttled_scans(seeder: &TestApp, ok: usize) -> TestApp {
+    seeder
+        .sibling(Options {
+            vars: vec![("DEFAULT_BUDGET_MS", "1500".into())],
+            interceptor: Some(aws_sdk_dynamodb::config::SharedInterceptor::new(
+                api_tests::faults::ScansFailAfter::throttled(ok),
+            )),
+            ..Default::default()
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_scan_cut_short_answers_a_cursor_that_goes_on_where_it_stopped() {
+    // 3000 contractors and their claims and registries: some 9000 items, more than one
+    // page per scan segment.
+    let seeder = contractors(3000).await;
+    let cut_short = throttled_scans(&seeder, 4).await;
+
+    // Dry runs count what they looked at: the first stops after one page per segment,
+    // the second goes on from its cursor. Together they see every contractor once.
+    let (status, first) = cut_short
+        .filter_delete("user_type=contractor&dry_run=true")
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["remaining"], true);
+    let cursor = first["cursor"].as_str().expect("a cursor").to_owned();
+    let seen = first["matched"].as_u64().unwrap();
+    assert!(seen > 0 && seen < 3000, "{seen}");
+    let (status, rest) = seeder
+        .filter_delete(&format!(
+            "user_type=contractor&dry_run=true&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(rest["remaining"], false);
+    assert_eq!(rest["cursor"], Value::Null);
+    assert_eq!(
+        seen + rest["matched"].as_u64().unwrap(),
+        3000,
+        "none skipped, none twice"
+    );
+
+    // A cursor continues only the request that made it: not a real run, not another
+    // filter, not altered.
+    let mut altered = cursor.clone().into_bytes();
+    altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for query in [
+        format!("user_type=contractor&cursor={cursor}"),
+        format!("user_type=visitor&dry_run=true&cursor={cursor}"),
+        format!("user_type=contractor&dry_run=true&cursor={altered}"),
+        format!("user_type=contractor&dry_run=true&cursor={cursor}&cursor={cursor}"),
+    ] {
+        let (status, body) = seeder.filter_delete(&query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error_type"], "validation_error", "{body}");
+    }
+
+    // The real thing: cut short, then continued from its cursor, deletes every
+    // contractor exactly once.
+    let cut_short = throttled_scans(&seeder, 4).await;
+    let (status, first) = cut_short.filter_delete("user_type=contractor").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["remaining"], true);
+    let cursor = first["cursor"].as_str().expect("a cursor").to_owned();
+    let (status, rest) = seeder
+        .filter_delete(&format!("user_type=contractor&cursor={cursor}"))
+        .await;
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(
+        first["deleted"].as_u64().unwrap() + rest["deleted"].as_u64().unwrap(),
+        3000
+    );
+    let (_, left) = seeder
+        .filter_delete("user_type=contractor&dry_run=true")
+        .await;
+    assert_eq!(left["matched"], 0);
+}
+
+/// Clean-up progress items in the table.
+async fn progress(app: &TestApp) -> usize {
+    app.snapshot()
+        .await
+        .iter()
+        .filter(|item| item.contains("PROGRESS#"))
+        .count()
+}
+
+#[tokio::test]
+async fn the_cleanup_keeps_where_a_saved_filter_stopped_for_its_next_run() {
+    let seeder = contractors(3000).await;
+    let rule = json!({"purge": false, "filters": [{"user_type": "contractor"}]});
+    let cut_short = throttled_scans(&seeder, 4).await;
+    let first = cut_short.cleanup(rule.clone()).await.expect("first run");
+    let done_first = first["filters"][0]["deleted"].as_u64().unwrap();
+    assert_eq!(first["filters"][0]["remaining"], true, "{first}");
+    assert!(done_first > 0 && done_first < 3000, "{first}");
+    assert_eq!(progress(&seeder).await, 1, "where it stopped is kept");
+
+    let second = seeder.cleanup(rule.clone()).await.expect("second run");
+    assert_eq!(second["filters"][0]["remaining"], false, "{second}");
+    assert_eq!(
+        done_first + second["filters"][0]["deleted"].as_u64().unwrap(),
+        3000,
+        "the second run went on from there: {second}"
+    );
+    assert_eq!(
+        progress(&seeder).await,
+        0,
+        "covered: the next run starts afresh"
+    );
+}

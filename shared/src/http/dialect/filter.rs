@@ -121,6 +121,7 @@ pub fn success_body(run: &FilterRun) -> Value {
         "not_deleted": run.not_deleted,
         "ids": ids,
         "remaining": run.remaining,
+        "cursor": run.cursor,
     });
     if run.dry_run {
         body["ids_truncated"] = json!(run.sample.len() < run.matched);

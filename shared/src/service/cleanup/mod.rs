@@ -8,7 +8,7 @@
 
 mod purge;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -19,6 +19,7 @@ use crate::deadline::Deadline;
 use crate::domain::Timestamp;
 use crate::domain::filter::FilterRequest;
 use crate::service::filter_delete::{FilterDeleteError, delete_by_filter};
+use crate::service::read::Segment;
 use crate::store::{Store, StoreError};
 
 pub use self::purge::{PurgeRun, purge_soft_deleted};
@@ -207,7 +208,14 @@ pub async fn run_cleanup(
             }
         }
     }
-    for params in &input.filters {
+    // Where each saved filter's scan stopped last run: one batched read for them all.
+    let ids: Vec<String> = input.filters.iter().map(progress_id).collect();
+    let saved = if ids.is_empty() || deadline.expired() {
+        HashMap::new()
+    } else {
+        store.progress(&ids, &deadline).await?
+    };
+    for (params, id) in input.filters.iter().zip(&ids) {
         let mut result = FilterSummary {
             filter: params.clone(),
             matched: 0,
@@ -224,21 +232,52 @@ pub async fn run_cleanup(
         match parsed {
             Err(e) => result.error = Some(e.to_string()),
             Ok(_) if deadline.expired() => result.remaining = true,
-            Ok(request) => match delete_by_filter(store, &request, ACTOR, deadline).await {
-                Ok(run) => {
-                    result.matched = run.matched;
-                    result.deleted = run.deleted.len();
-                    result.failed = run.not_deleted;
-                    result.remaining = run.remaining;
+            Ok(request) => {
+                let had = saved.get(id);
+                let resume = had.and_then(|p| serde_json::from_str::<Vec<Segment>>(p).ok());
+                match delete_by_filter(store, &request, resume, ACTOR, deadline).await {
+                    Ok(run) => {
+                        result.matched = run.matched;
+                        result.deleted = run.deleted.len();
+                        result.failed = run.not_deleted;
+                        result.remaining = run.remaining;
+                        // The next run goes on from here (or from the start once the
+                        // table was covered). Not kept in time: the next run repeats
+                        // part of this one's scan, nothing is skipped.
+                        let now_at = run
+                            .resume
+                            .as_ref()
+                            .and_then(|s| serde_json::to_string(s).ok());
+                        if now_at.as_ref() != had {
+                            let kept = deadline.for_answer();
+                            if let Err(e) = store.set_progress(id, now_at.as_deref(), &kept).await {
+                                tracing::warn!(error = ?e, filter = id, "clean-up progress not kept");
+                            }
+                        }
+                    }
+                    Err(FilterDeleteError::UserNotFound) => {}
+                    Err(FilterDeleteError::Store(e)) => return Err(e),
                 }
-                Err(FilterDeleteError::UserNotFound) => {}
-                Err(FilterDeleteError::Store(e)) => return Err(e),
-            },
+            }
         }
         summary.remaining |= result.remaining;
         summary.filters.push(result);
     }
     Ok(summary)
+}
+
+/// The id under which a saved filter's progress is kept: a digest of its parameters
+/// (sorted), so a changed filter starts afresh.
+fn progress_id(params: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (k, v) in params {
+        h.update((k.len() as u64).to_be_bytes());
+        h.update(k.as_bytes());
+        h.update((v.len() as u64).to_be_bytes());
+        h.update(v.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
