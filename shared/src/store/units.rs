@@ -638,7 +638,10 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["put", "claim", "release", "registry", "flag"]);
-        assert_eq!(unit.bytes, UNIT_BYTES + 1000 + REGISTRY_ID_BYTES + "Ann".len());
+        assert_eq!(
+            unit.bytes,
+            UNIT_BYTES + 1000 + REGISTRY_ID_BYTES + "Ann".len()
+        );
         assert_eq!(UnitBuilder::new().build(()).bytes, UNIT_BYTES);
         let holders: BTreeSet<LinkId> = (0..10_000).map(|_| LinkId::new_random()).collect();
         let full = UnitBuilder::new()
