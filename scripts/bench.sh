@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # make bench: the five functions' release binaries run as real processes under a local
 # Lambda Runtime API hosted by the bench, against an in-memory DynamoDB Local of their
-# own, each pass compared with a raw-SDK floor in the same run. Writes
-# target/bench/report.md and prints it; the function logs go to target/bench/*.log.
-# See docs/benchmark.md.
+# own, each pass compared with a raw-SDK floor in the same run, then 1, 2, 4 and 8
+# upsert-users processes fed at once (the scaling pass). Writes target/bench/report.md and
+# prints it, and the scaling plot target/bench/scaling.svg; the function logs go to
+# target/bench/*.log. See docs/benchmark.md.
 #
 #   make bench                                   # upsert passes 5 times, delete passes 3 times
 #   BENCH_REPEATS=3 BENCH_DELETE_REPEATS=5 make bench
 #   make bench ARGS="--skip-upsert --removal-users 2000"   # a quick try of the delete passes
+#   make bench ARGS="--skip-upsert --skip-removal --skip-sync"   # the scaling pass alone
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 

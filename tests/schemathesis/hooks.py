@@ -131,7 +131,7 @@ def filter_failure(context, failure, case, response):
       README, "The local stack"). The function's log shows the answer it produced.
     - 400 code 132 `filter_required` to a filter delete without any filter parameter: every
       parameter is optional, but at least one is required, which OpenAPI 3.0 cannot state.
-    - 400 to a listing whose `cursor` is not the `next_cursor` of one of its pages: a
+    - 400 to a listing (or a filter delete) whose `cursor` is not one it answered: a
       cursor is sealed by the service (docs/contracts.md#read-users), so no generated
       string is one, which OpenAPI 3.0 cannot state.
     """
@@ -195,12 +195,16 @@ def _scim_grammar(case, response):
 
 
 def _foreign_cursor(case, response):
+    # The listing (GET) and the filter delete (DELETE) both take only cursors they sealed.
     operation = case.operation
-    if operation.method.upper() != "GET" or operation.path != "/api/v1/users":
+    if operation.method.upper() not in ("GET", "DELETE") or operation.path != "/api/v1/users":
         return False
     if "cursor" not in (case.query or {}):
         return False
     try:
-        return "parameter `cursor`" in json.loads(response.content)["error"]
-    except (ValueError, KeyError, TypeError):
+        error = json.loads(response.content)["error"]
+        if isinstance(error, dict):
+            error = error.get("message", "")
+        return "parameter `cursor`" in error
+    except (ValueError, KeyError, TypeError, AttributeError):
         return False

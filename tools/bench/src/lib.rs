@@ -10,7 +10,8 @@
 //! The passes are data ([`scenario`]): a function, its users ([`fixtures`]), how it is
 //! called and what it must answer ([`calls`]), its floors and the read-backs after it.
 //! One runner ([`runner`]) runs them all and fills the [`report`]; the `usersync` client
-//! is measured through an HTTP gateway of the bench ([`sync`]).
+//! is measured through an HTTP gateway of the bench ([`sync`]); several `upsert-users`
+//! processes fed at once show where DynamoDB Local becomes the limit ([`scaling`]).
 
 pub mod calls;
 pub mod contract;
@@ -24,6 +25,7 @@ pub mod process;
 pub mod report;
 pub mod runner;
 pub mod runtime_api;
+pub mod scaling;
 pub mod scenario;
 pub mod stats;
 pub mod sync;

@@ -1,5 +1,6 @@
 //! `bench [--repeats N] [--removal-repeats N] [--removal-users N] [--skip-upsert]
-//! [--skip-removal] [--out FILE] [--bin-dir DIR] [--log-dir DIR]`: runs every scenario
+//! [--skip-removal] [--sync-rows N] [--skip-sync] [--scaling-users N] [--skip-scaling]
+//! [--out FILE] [--bin-dir DIR] [--log-dir DIR]`: runs every scenario
 //! against the DynamoDB Local named by `AWS_ENDPOINT_URL_DYNAMODB` and writes the
 //! markdown report. Run it through `make bench` (scripts/bench.sh), which starts a
 //! DynamoDB Local of its own and builds the release binaries first.
@@ -21,6 +22,8 @@ use bench::scenario::{
 const PEAK_TARGET_MIB: f64 = 48.0;
 /// Rows of the export the `usersync` pass syncs.
 const SYNC_ROWS: usize = 100_000;
+/// The scaling pass's plot, beside the report.
+const SCALING_SVG: &str = "scaling.svg";
 /// Processes of each function started only to time the start.
 const EXTRA_STARTS: usize = 5;
 
@@ -32,13 +35,16 @@ struct Options {
     skip_removal: bool,
     sync_rows: usize,
     skip_sync: bool,
+    scaling_users: usize,
+    skip_scaling: bool,
     out: PathBuf,
     bin_dir: PathBuf,
     log_dir: PathBuf,
 }
 
 const USAGE: &str = "usage: bench [--repeats N] [--removal-repeats N] [--removal-users N] \
-                     [--skip-upsert] [--skip-removal] [--sync-rows N] [--skip-sync] [--out FILE] [--bin-dir DIR] [--log-dir DIR]";
+                     [--skip-upsert] [--skip-removal] [--sync-rows N] [--skip-sync] [--scaling-users N] \
+                     [--skip-scaling] [--out FILE] [--bin-dir DIR] [--log-dir DIR]";
 
 impl Options {
     fn parse() -> Result<Self, BenchError> {
@@ -60,6 +66,8 @@ impl Options {
             skip_removal: false,
             sync_rows: SYNC_ROWS,
             skip_sync: false,
+            scaling_users: bench::scaling::SCALING_USERS,
+            skip_scaling: false,
             out: PathBuf::from("target/bench/report.md"),
             bin_dir: exe_dir,
             log_dir: PathBuf::from("target/bench"),
@@ -82,6 +90,8 @@ impl Options {
                 "--skip-removal" => o.skip_removal = true,
                 "--sync-rows" => o.sync_rows = count(value()?)?,
                 "--skip-sync" => o.skip_sync = true,
+                "--scaling-users" => o.scaling_users = count(value()?)?,
+                "--skip-scaling" => o.skip_scaling = true,
                 "--out" => o.out = PathBuf::from(value()?),
                 "--bin-dir" => o.bin_dir = PathBuf::from(value()?),
                 "--log-dir" => o.log_dir = PathBuf::from(value()?),
@@ -96,6 +106,7 @@ impl Options {
         o.repeats = o.repeats.max(1);
         o.removal_repeats = o.removal_repeats.max(1);
         o.removal_users = o.removal_users.max(1);
+        o.scaling_users = o.scaling_users.max(1);
         Ok(o)
     }
 }
@@ -220,7 +231,35 @@ fn run() -> Result<(), BenchError> {
         .filter_map(|f| b.starts.remove(f.binary))
         .collect();
 
-    let text = report.markdown() + &sync_section;
+    // After the figures above are taken, so that its processes and CPU leave them as
+    // they were.
+    let mut scaling_section = String::new();
+    if !opts.skip_scaling {
+        progress(&format!(
+            "scaling: 1, 2, 4 and 8 upsert-users processes at once, {} users each per pass",
+            opts.scaling_users
+        ));
+        let scaling_started = Instant::now();
+        let passes = bench::scaling::run(&mut b, opts.scaling_users)?;
+        let svg_path = opts
+            .out
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(SCALING_SVG);
+        if let Some(dir) = svg_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| BenchError::io(dir.display(), e))?;
+        }
+        std::fs::write(&svg_path, bench::scaling::svg(&passes))
+            .map_err(|e| BenchError::io(svg_path.display(), e))?;
+        scaling_section = bench::scaling::markdown(&passes, SCALING_SVG);
+        progress(&format!(
+            "scaling: done in {:.0} s, plot written to {}",
+            scaling_started.elapsed().as_secs_f64(),
+            svg_path.display()
+        ));
+    }
+
+    let text = report.markdown() + &sync_section + &scaling_section;
     if let Some(dir) = opts.out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| BenchError::io(dir.display(), e))?;
     }

@@ -43,6 +43,19 @@ pub fn median<T: Sample>(samples: &[T]) -> T {
     }
 }
 
+/// The `q` quantile (0 to 1) by nearest rank: the smallest sample with at least `q` of
+/// the samples at or below it (with 10 samples the 99th percentile is the largest);
+/// zero for no samples.
+pub fn percentile(samples: &[Duration], q: f64) -> Duration {
+    let mut s = samples.to_vec();
+    s.sort_unstable();
+    if s.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (q.clamp(0.0, 1.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
 /// Milliseconds with one decimal.
 pub fn ms(d: Duration) -> String {
     format!("{:.1}", millis(d))
@@ -95,5 +108,18 @@ mod tests {
         assert_eq!(median(&[7_u64, 3, 5]), 5);
         assert_eq!(median(&[u64::MAX, u64::MAX]), u64::MAX);
         assert_eq!(median(&[10_u64, 13]), 11);
+    }
+
+    #[test]
+    fn a_percentile_is_the_nearest_rank() {
+        let d = Duration::from_millis;
+        let ten: Vec<Duration> = (1..=10).rev().map(d).collect();
+        assert_eq!(percentile(&ten, 0.5), d(5));
+        assert_eq!(percentile(&ten, 0.99), d(10));
+        assert_eq!(percentile(&ten, 0.0), d(1));
+        let hundred: Vec<Duration> = (1..=100).map(d).collect();
+        assert_eq!(percentile(&hundred, 0.99), d(99));
+        assert_eq!(percentile(&hundred, 0.5), d(50));
+        assert_eq!(percentile(&[], 0.99), Duration::ZERO);
     }
 }
