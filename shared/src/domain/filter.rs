@@ -256,6 +256,21 @@ fn time(param: &str, v: &str, now: Timestamp) -> Result<Timestamp, FilterError> 
 }
 
 /// Reads `key=value&...` (percent-decoded, `+` as space).
+/// The SHA-256 of a list of parameters, in order, each length-prefixed so that no two
+/// lists give the same bytes: what a listing's cursor is bound to, and the id of a saved
+/// filter's clean-up progress.
+pub fn pairs_digest<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (k, v) in pairs {
+        h.update((k.len() as u64).to_be_bytes());
+        h.update(k.as_bytes());
+        h.update((v.len() as u64).to_be_bytes());
+        h.update(v.as_bytes());
+    }
+    h.finalize().into()
+}
+
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))

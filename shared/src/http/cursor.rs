@@ -6,11 +6,11 @@
 //! parameters (everything but `cursor`, `limit` and `include`, in the order sent) as
 //! associated data: a cursor sent with another filter fails to open, like a forged one.
 
+use crate::domain::filter::pairs_digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use sha2::{Digest, Sha256};
 
 use crate::config::CursorKey;
 use crate::service::read::Position;
@@ -27,15 +27,7 @@ pub struct Binding([u8; 32]);
 impl Binding {
     /// The binding of the parameters `pairs` (already percent-decoded), in order.
     pub fn of<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut h = Sha256::new();
-        for (k, v) in pairs {
-            // Lengths first, so that no two lists of pairs give the same bytes.
-            h.update((k.len() as u64).to_be_bytes());
-            h.update(k.as_bytes());
-            h.update((v.len() as u64).to_be_bytes());
-            h.update(v.as_bytes());
-        }
-        Self(h.finalize().into())
+        Self(pairs_digest(pairs))
     }
 }
 

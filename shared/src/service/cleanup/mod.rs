@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::config::MAX_RETENTION_DAYS;
 use crate::deadline::Deadline;
 use crate::domain::Timestamp;
-use crate::domain::filter::FilterRequest;
+use crate::domain::filter::{FilterRequest, pairs_digest};
 use crate::service::filter_delete::{FilterDeleteError, delete_by_filter};
 use crate::service::read::Segment;
 use crate::store::{Store, StoreError};
@@ -269,15 +269,8 @@ pub async fn run_cleanup(
 /// The id under which a saved filter's progress is kept: a digest of its parameters
 /// (sorted), so a changed filter starts afresh.
 fn progress_id(params: &BTreeMap<String, String>) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for (k, v) in params {
-        h.update((k.len() as u64).to_be_bytes());
-        h.update(k.as_bytes());
-        h.update((v.len() as u64).to_be_bytes());
-        h.update(v.as_bytes());
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let digest = pairs_digest(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
